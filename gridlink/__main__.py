@@ -1,0 +1,3 @@
+from gridlink.cli import app
+
+app()
