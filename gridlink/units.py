@@ -16,7 +16,10 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +32,9 @@ __all__ = [
     "to_magnitude",
     "series_to_magnitude",
     "series_with_unit",
+    "declared_unit",
+    "check_dimension",
+    "check_units",
     "quantity",
 ]
 
@@ -43,8 +49,32 @@ class UnitError(ValueError):
     """A value carried no unit, or a unit of the wrong dimension."""
 
 
+#: Unit suffixes of Series names that declare a unit (pandapower style, ``p_mw``).
+_NAME_SUFFIX_UNITS: dict[str, str] = {
+    "mw": "MW",
+    "kw": "kW",
+    "w": "W",
+    "gw": "GW",
+    "mwh": "MWh",
+}
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
 def _dimension_name(unit: str) -> str:
     return str(ureg.Unit(unit).dimensionality)
+
+
+def _parse_unit(unit: str, *, name: str) -> pint.Unit:
+    """Parse a unit string, turning pint's errors into :class:`UnitError`."""
+    if not isinstance(unit, str):
+        raise UnitError(f"{name}: the declared unit must be a string such as 'MW', got {unit!r}")
+    try:
+        return ureg.Unit(unit)
+    except (pint.UndefinedUnitError, AttributeError, TypeError, ValueError) as exc:
+        raise UnitError(
+            f"{name}: unknown unit {unit!r}; use a unit pint understands, e.g. 'MW' or 'kW'"
+        ) from exc
 
 
 def to_magnitude(value: Any, unit: str, *, name: str) -> Any:
@@ -76,7 +106,9 @@ def to_magnitude(value: Any, unit: str, *, name: str) -> Any:
             f"(e.g. gridlink.units.Q_(value, '{unit}')), got a bare {type(value).__name__}"
         )
     if value._REGISTRY is not ureg:
-        raise UnitError(f"{name}: quantity comes from another pint registry; use gridlink.units.ureg")
+        raise UnitError(
+            f"{name}: quantity comes from another pint registry; use gridlink.units.ureg"
+        )
     try:
         converted = value.to(unit)
     except pint.DimensionalityError as exc:
@@ -135,15 +167,7 @@ def series_to_magnitude(series: Any, unit: str, *, name: str) -> pd.Series:
         )
     if not isinstance(series, pd.Series):
         raise UnitError(f"{name}: expected a pandas Series, got {type(series).__name__}")
-    declared = series.attrs.get("unit")
-    if declared is None and isinstance(series.name, str):
-        suffix = series.name.lower().rsplit("_", 1)[-1]
-        declared = {"mw": "MW", "kw": "kW", "w": "W", "gw": "GW", "mwh": "MWh"}.get(suffix)
-    if declared is None:
-        raise UnitError(
-            f"{name}: the Series declares no unit; set series.attrs['unit'] (e.g. 'MW') "
-            "with gridlink.units.series_with_unit, or name it with a unit suffix like 'p_mw'"
-        )
+    declared = declared_unit(series, name=name)
     factor = to_magnitude(Q_(1.0, declared), unit, name=name)
     out = series.astype(np.float64) * factor
     out.attrs = dict(series.attrs)
@@ -154,3 +178,141 @@ def series_to_magnitude(series: Any, unit: str, *, name: str) -> pd.Series:
 def quantity(magnitude: Any, unit: str) -> pint.Quantity:
     """Build a quantity in the package registry (``Q_(magnitude, unit)``)."""
     return Q_(magnitude, unit)
+
+
+def declared_unit(series: pd.Series, *, name: str) -> str:
+    """Return the unit a Series declares, from ``attrs["unit"]`` or its name suffix.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        A Series with ``series.attrs["unit"]`` set, or named with a unit suffix
+        (``*_mw``, ``*_kw``, ``*_w``, ``*_gw``, ``*_mwh``; case-insensitive).
+        ``attrs["unit"]`` wins over the name.
+    name : str
+        Argument name, used in error messages.
+
+    Returns
+    -------
+    str
+        The declared unit string (validated by pint).
+
+    Raises
+    ------
+    UnitError
+        If ``series`` is not a Series, declares no unit, or declares a unit pint
+        does not know.
+    """
+    if isinstance(series, pint.Quantity):
+        raise UnitError(
+            f"{name}: expected a pandas Series with a declared unit, got a bare quantity; "
+            "wrap it with gridlink.units.series_with_unit(pd.Series(q.magnitude, index), unit)"
+        )
+    if not isinstance(series, pd.Series):
+        raise UnitError(f"{name}: expected a pandas Series, got {type(series).__name__}")
+    declared = series.attrs.get("unit")
+    if declared is None and isinstance(series.name, str) and "_" in series.name:
+        suffix = series.name.lower().rsplit("_", 1)[-1]
+        declared = _NAME_SUFFIX_UNITS.get(suffix)
+    if declared is None:
+        raise UnitError(
+            f"{name}: the Series declares no unit; set series.attrs['unit'] (e.g. 'MW') "
+            "with gridlink.units.series_with_unit, or name it with a unit suffix like 'p_mw'"
+        )
+    _parse_unit(declared, name=name)
+    return str(declared)
+
+
+def check_dimension(unit: str, expected: str, *, name: str) -> None:
+    """Raise :class:`UnitError` unless ``unit`` has the dimension of ``expected``.
+
+    Parameters
+    ----------
+    unit : str
+        The unit to check, e.g. ``"kW"``.
+    expected : str
+        A unit of the expected dimension, e.g. ``"MW"`` for power.
+    name : str
+        Argument name, used in error messages.
+
+    Raises
+    ------
+    UnitError
+        If ``unit`` is unknown or its dimension differs from ``expected``'s (a
+        dimensionless unit is refused wherever a dimension is expected).
+    """
+    got = _parse_unit(unit, name=name)
+    want = _parse_unit(expected, name=name)
+    if got.dimensionality != want.dimensionality:
+        got_dim = got.dimensionality if got.dimensionality else "dimensionless"
+        raise UnitError(
+            f"{name}: expected dimension {want.dimensionality} (e.g. {expected}), "
+            f"got {unit!r} with dimension {got_dim}"
+        )
+
+
+def check_units(**expected: str) -> Callable[[_F], _F]:
+    """Decorator: check that named arguments carry the expected dimension.
+
+    In the spirit of MetPy's ``check_units``.  Each keyword maps an argument name
+    to a unit of the expected dimension (``profile="MW"``).  At call time an
+    argument that is a pandas Series must declare a unit of that dimension
+    (:func:`declared_unit`); any other non-``None`` value must be a pint
+    quantity of that dimension.  ``None`` is let through (optional arguments).
+    Values are *not* converted: the function converts with
+    :func:`to_magnitude` / :func:`series_to_magnitude`.
+
+    Parameters
+    ----------
+    **expected : str
+        ``argument_name="unit"`` pairs, e.g. ``threshold="MW"``.
+
+    Returns
+    -------
+    callable
+        The decorator.
+
+    Raises
+    ------
+    TypeError
+        At decoration time, if an argument named in ``expected`` is not a
+        parameter of the decorated function.
+    UnitError
+        At call time, for a bare number, a Series with no unit, or a wrong
+        dimension; the message names the argument and the expected dimension.
+
+    Examples
+    --------
+    >>> @check_units(p="MW")
+    ... def double(p):
+    ...     return 2 * to_magnitude(p, "MW", name="p")
+    >>> double(Q_(500.0, "kW"))
+    1.0
+    """
+    for unit in expected.values():
+        ureg.Unit(unit)
+
+    def decorator(func: _F) -> _F:
+        signature = inspect.signature(func)
+        unknown = set(expected) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"check_units: {func.__name__} has no parameter(s) {sorted(unknown)}")
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind(*args, **kwargs)
+            for arg_name, unit in expected.items():
+                if arg_name not in bound.arguments:
+                    continue
+                value = bound.arguments[arg_name]
+                if value is None:
+                    continue
+                if isinstance(value, pd.Series):
+                    check_dimension(declared_unit(value, name=arg_name), unit, name=arg_name)
+                else:
+                    to_magnitude(value, unit, name=arg_name)
+            return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorator
