@@ -20,7 +20,9 @@ conversion between the two explicit:
    ``[s_i, s_i + w_i)`` with ``w_i`` its generator weighting in hours.  Its
    ``p_set`` is the profile's mean power over that period, computed exactly from
    the cumulative energy of the profile (each profile sample holds its value over
-   its own sampling interval, as in :func:`gridlink.resample.resample_energy`).
+   its own sampling interval, the convention of
+   :func:`gridlink.resample.resample_energy`, of which this is the generalisation
+   to irregular periods such as time-segmented snapshots).
    Hence ``sum_i p_set_i * w_i`` equals the profile's energy over the covered
    periods, for hourly, 2-hourly, irregular (segmented) snapshots and for
    snapshots finer than the profile alike.

@@ -273,3 +273,16 @@ def test_solved_network_serves_exactly_the_profile_energy() -> None:
     assert (status, condition) == ("ok", "optimal")
     served = float((n.generators_t.p["gas"] * n.snapshot_weightings["generators"]).sum())
     assert served == pytest.approx(prof.sum() * 0.25, rel=1e-6)
+
+
+def test_regular_snapshots_agree_with_gridlink_resample_energy() -> None:
+    # same step-function convention as gridlink.resample (interval-beginning labels)
+    from gridlink.resample import resample_energy
+
+    prof = _profile("2025-06-01", 6 * 3600 // 20, "20s", seed=17, unit="kW")
+    n = _network(pd.date_range("2025-06-01", periods=6, freq="h"))
+    add_facility_load(n, prof, bus="b")
+    hourly = resample_energy(prof, "1h")
+    np.testing.assert_allclose(
+        n.loads_t.p_set["ai_facility"].to_numpy(), hourly.to_numpy() / 1e3, rtol=1e-12
+    )
