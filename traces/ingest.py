@@ -33,10 +33,13 @@ Alignment choices (documented here once)
   everywhere.  Measured samples that no grid point takes (two samples closer than a step)
   are counted in ``metadata["n_samples_unused"]``; the largest time shift of a kept sample
   is ``metadata["max_abs_shift_s"]`` (<= 0.125 s).
-* **Gaps.**  Two consecutive samples further apart than 1.5 steps form a gap; it is recorded
-  in ``metadata["gaps"]`` with its start (UTC, last sample before it), length [s], the
-  nominal number of missing samples ``round(length / 0.25) - 1`` and the number of
-  interpolated grid points inside it.  Gaps of up to ``max_gap_samples`` (default 4, as in
+* **Gaps.**  Two consecutive samples at least 1.5 steps apart (at least one nominal sample
+  missing), or any shorter interval that holds an interpolated grid point (a late sample,
+  e.g. 0.36 s, when the sample clock is half a step off the grid), form a gap.  Each is
+  recorded in ``metadata["gaps"]`` with its start (UTC, last sample before it), length [s],
+  the nominal number of missing samples ``n_missing = round(length / 0.25) - 1`` (0 for a
+  late sample) and the number of interpolated grid points inside it, so that
+  ``metadata["n_interpolated"]`` is the sum over the gaps.  Gaps of up to ``max_gap_samples`` (default 4, as in
   the authors' alignment) missing samples are interpolated; a longer gap raises
   :class:`BundleGapError` naming the file, the time and the length.  Nothing is split or
   dropped silently: a caller that wants to use a bundle with a long gap must cut the file.
@@ -322,7 +325,9 @@ def _regular_grid(
 
     gaps: list[dict[str, Any]] = []
     spacing = np.diff(rel_s)
-    for i in np.flatnonzero(spacing >= 1.5 * dt_s - 1e-9):
+    # interval of each interpolated grid point: samples i, i+1 with rel_s[i] < t < rel_s[i+1]
+    holes = np.unique(left[interpolated])
+    for i in np.union1d(np.flatnonzero(spacing >= 1.5 * dt_s - 1e-9), holes):
         length = float(spacing[i])
         inside = (grid_s > rel_s[i]) & (grid_s < rel_s[i + 1])
         gap = {
@@ -549,7 +554,7 @@ def _read_engine(path: Path) -> pd.DataFrame:
         row = int(back[0]) + 1
         raise BundleError(
             f"{path}: column 'timestamp' is not strictly increasing at line {row + 2} "
-            f"({ts[row]!r} after {ts[row - 1]!r})"
+            f"({float(ts[row])!r} after {float(ts[row - 1])!r})"
         )
     df.index = pd.DatetimeIndex(
         pd.to_datetime(np.round(ts * 1e6).astype(np.int64), unit="us", utc=True).as_unit("ns"),
