@@ -206,6 +206,8 @@ def test_bundle_matches_readme(powertrace_dir: Path, key: tuple[str, str]) -> No
         assert gap["length_s"] == pytest.approx(length_s, abs=0.01)
         assert gap["n_missing"] <= 4
     assert {"power", "engine", "requests", "manifest"} <= set(bundle.metadata["sources"])
+    assert bundle.metadata["n_requests_before_power"] == 0
+    assert bundle.metadata["n_requests_after_power"] == 0
     json.dumps(bundle.metadata)  # provenance must be JSON-serialisable
 
 
@@ -468,3 +470,54 @@ def test_legacy_non_numeric_power(tmp_path: Path) -> None:
         load_legacy_bundle(
             power, LEGACY_DIR / "benchmark_result.json", tp=2, config_id="x_A100_tp2"
         )
+
+
+def test_linear_method_is_plain_interpolation(a100_r4_dir: Path) -> None:
+    raw = _raw_node_power(a100_r4_dir / "power.csv")
+    stamps = [datetime.strptime(k, "%Y/%m/%d %H:%M:%S.%f") for k in raw]
+    t_s = np.array([(t - stamps[0]).total_seconds() for t in stamps])
+    linear = load_bundle(a100_r4_dir, method="linear").power_w
+    expected = np.interp(np.arange(len(linear)) * 0.25, t_s, np.array(list(raw.values())))
+    np.testing.assert_allclose(linear.to_numpy(), expected, rtol=0, atol=1e-9)
+    # interpolating between samples that sit off the grid cuts the measured peak
+    assert linear.max() < max(raw.values()) - 10.0
+    with pytest.raises(ValueError, match="method must be"):
+        load_bundle(a100_r4_dir, method="cubic")
+
+
+def test_duplicate_gpu_row(powertrace_dir: Path, tmp_path: Path) -> None:
+    src = (
+        powertrace_dir
+        / "gemma-4-26b-a4b_A100_tp2"
+        / "a100_validate_tp2_r4p0_b1p0_s20260712_1784415591"
+    )
+    folder = _copy_bundle(src, tmp_path)
+
+    def gpu0_twice(lines: list[str]) -> list[str]:
+        cells = lines[41].split(",")  # line 42 (GPU 0) -> claim GPU 1 as well as line 43
+        cells[1] = "1"
+        lines[41] = ",".join(cells)
+        return lines
+
+    _edit_lines(folder / "power.csv", gpu0_twice)
+    with pytest.raises(BundleError, match=r"GPU index 1(\.0)? appears twice.*line 4[23]"):
+        load_bundle(folder)
+
+
+def test_request_timestamps_backwards(h100_r4_dir: Path, tmp_path: Path) -> None:
+    folder = _copy_bundle(h100_r4_dir, tmp_path)
+
+    def swap(d: dict) -> None:
+        ts = d["request_timestamps"]
+        ts[5], ts[6] = ts[6], ts[5]
+
+    _edit_json(folder / "requests.no_itls.json", swap)
+    with pytest.raises(BundleError, match=r"'request_timestamps'\[6\].*non-decreasing"):
+        load_bundle(folder)
+
+
+def test_missing_clock_offset(h100_r4_dir: Path, tmp_path: Path) -> None:
+    folder = _copy_bundle(h100_r4_dir, tmp_path)
+    _edit_json(folder / "manifest.json", lambda d: d["clock"].pop("local_utc_offset_s"))
+    with pytest.raises(BundleError, match="local_utc_offset_s"):
+        load_bundle(folder)

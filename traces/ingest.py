@@ -187,6 +187,11 @@ def parse_config_id(config_id: str) -> tuple[str, str, int]:
     return match["model"], match["gpu"], int(match["tp"])
 
 
+def _check_method(method: str) -> None:
+    if method not in ("nearest", "linear"):
+        raise ValueError(f"method must be 'nearest' or 'linear', got {method!r}")
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -267,7 +272,11 @@ def _parse_local_times(raw: pd.Series, path: Path, local_utc_offset_s: float) ->
 
 
 def _node_power(
-    times_ns: np.ndarray, power_w: np.ndarray, tp: int, path: Path
+    times_ns: np.ndarray,
+    power_w: np.ndarray,
+    tp: int,
+    path: Path,
+    gpu_index: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sum per-GPU rows sharing a timestamp; check rows-per-timestamp == tp and monotonicity."""
     steps = np.diff(times_ns)
@@ -290,6 +299,16 @@ def _node_power(
             f"have one row per tensor-parallel GPU ({wrong.size} timestamp(s) affected). "
             "Check the manifest 'tp' / the tp argument, or repair the log"
         )
+    if gpu_index is not None and tp > 1:
+        group = np.repeat(np.arange(starts.size), counts)
+        order = np.lexsort((gpu_index, group))
+        repeated = np.flatnonzero((np.diff(group[order]) == 0) & (np.diff(gpu_index[order]) == 0))
+        if repeated.size:
+            row = int(order[repeated[0] + 1])
+            raise BundleError(
+                f"{path}: GPU index {int(gpu_index[row])} appears twice at the timestamp of line "
+                f"{row + 2}; every sample must have one row per tensor-parallel GPU"
+            )
     return times_ns[starts], np.add.reduceat(power_w, starts)
 
 
@@ -402,7 +421,8 @@ def _read_power_csv(
         raise BundleError(f"{path}: no power rows")
     power = _numeric_column(df, _POWER_COLUMN, path)
     times_ns = _parse_local_times(df["timestamp"], path, local_utc_offset_s)
-    sample_ns, node_power = _node_power(times_ns, power, tp, path)
+    gpu_index = _numeric_column(df, "index", path) if "index" in df.columns else None
+    sample_ns, node_power = _node_power(times_ns, power, tp, path, gpu_index)
     return sample_ns, node_power, info
 
 
@@ -457,6 +477,13 @@ def _requests_frame(
             "one entry per request"
         )
     arrival_s = _float_array(timestamps_epoch_s, "request_timestamps", path)
+    back = np.flatnonzero(np.diff(arrival_s) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise BundleError(
+            f"{path}: 'request_timestamps'[{i}] = {arrival_s[i]!r} is earlier than entry "
+            f"{i - 1} ({arrival_s[i - 1]!r}); send times must be non-decreasing in dispatch order"
+        )
     ttft_s = _float_array(data["ttfts"], "ttfts", path)
     if np.any(ttft_s < 0):
         i = int(np.flatnonzero(ttft_s < 0)[0])
@@ -486,6 +513,26 @@ def _requests_frame(
         frame["itl_s"] = pd.Series(lists, dtype=object)
         info["itls_flat"] = flat
     return frame, info
+
+
+def _requests_outside(requests: pd.DataFrame, power_w: pd.Series, path: Path) -> dict[str, int]:
+    """Count (and log) requests sent before the first / after the last power sample."""
+    arrival = requests["arrival_time"]
+    info = {
+        "n_requests_before_power": int((arrival < power_w.index[0]).sum()),
+        "n_requests_after_power": int((arrival > power_w.index[-1]).sum()),
+    }
+    if info["n_requests_before_power"] or info["n_requests_after_power"]:
+        logger.warning(
+            "%s: %d request(s) sent before and %d after the power log (%s .. %s); check the "
+            "clock offset",
+            path,
+            info["n_requests_before_power"],
+            info["n_requests_after_power"],
+            power_w.index[0],
+            power_w.index[-1],
+        )
+    return info
 
 
 # --------------------------------------------------------------------------- public API
@@ -650,6 +697,7 @@ def load_bundle(
     ``shared/data/powertrace_sim/README.md``); alignment as in the authors'
     ``alignment.py`` (power samples define the grid, gaps of <= 4 samples interpolated).
     """
+    _check_method(method)
     folder = Path(path)
     if not folder.is_dir():
         raise BundleError(f"bundle folder {folder} does not exist or is not a folder")
@@ -698,11 +746,21 @@ def load_bundle(
     active, active_info = _active_on_grid(power_w.index, engine, dt_s)
     requests, request_info = _requests_frame(_read_json(requests_path), requests_path, None)
 
+    expected_samples = ((manifest.get("instrumentation") or {}).get("power") or {}).get("samples")
+    if expected_samples is not None and int(expected_samples) != grid_info["n_samples"]:
+        logger.warning(
+            "%s: %d power samples but the manifest says %s (file trimmed or incomplete?)",
+            power_path,
+            grid_info["n_samples"],
+            expected_samples,
+        )
     metadata: dict[str, Any] = {
         **grid_info,
         **power_info,
         **active_info,
         **request_info,
+        **_requests_outside(requests, power_w, requests_path),
+        "manifest_power_samples": expected_samples,
         "n_engine_rows": len(engine),
         "format": "powertrace_sim",
         "sources": {
@@ -799,6 +857,7 @@ def load_legacy_bundle(
     argument, a ``request_timestamps`` key in the JSON, or ``start_epoch`` +
     ``send_offsets_s`` (arguments or JSON keys).
     """
+    _check_method(method)
     power_path = Path(power_csv)
     json_path = _require_file(Path(benchmark_json), "benchmark JSON")
     model, gpu, id_tp = parse_config_id(config_id)
@@ -832,6 +891,7 @@ def load_legacy_bundle(
         **grid_info,
         **power_info,
         **request_info,
+        **_requests_outside(requests, power_w, json_path),
         "format": "legacy",
         "local_utc_offset_s": float(local_utc_offset_s),
         "sources": {"power": _source(power_path), "requests": _source(json_path)},
