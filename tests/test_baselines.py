@@ -134,3 +134,27 @@ def test_real_bundle_phases_and_levels(a100_r4) -> None:
     ok = np.isfinite(a)
     assert lk.levels_w_[0] == pytest.approx(p[ok & (np.rint(a) == 0)].mean())
     assert lk.counts_.max() == 20  # README: max measured A_t 20
+
+
+def test_stats_round_trip_reproduces_baselines(a100_r4) -> None:
+    import json
+
+    from traces.baselines import baseline_stats, baselines_from_stats
+
+    stats = json.loads(json.dumps(baseline_stats([a100_r4])))
+    rebuilt = baselines_from_stats(stats)
+    f = _features(
+        [0, 1, 4, 25, 3], n_prefill=np.array([0, 1, 0, 1, 0]), n_decode=np.array([0, 0, 1, 1, 1])
+    )
+    direct = {
+        "tdp": TDPBaseline().fit([a100_r4]),
+        "mean": MeanBaseline().fit([a100_r4]),
+        "lut": PhaseLUTBaseline().fit([a100_r4]),
+        "lookup": ActiveLookupBaseline().fit([a100_r4]),
+    }
+    for name, b in direct.items():
+        np.testing.assert_allclose(
+            rebuilt[name].generate_from_features(f, rng=0), b.generate_from_features(f, rng=0)
+        )
+    with pytest.raises(BaselineError, match="lack"):
+        baselines_from_stats({"tdp_w": 1.0})

@@ -50,6 +50,8 @@ __all__ = [
     "PhaseLUTBaseline",
     "TDPBaseline",
     "TrainingTrace",
+    "baseline_stats",
+    "baselines_from_stats",
     "bundle_phases",
     "feature_phases",
     "timeline_phase_counts",
@@ -532,3 +534,74 @@ class ActiveLookupBaseline:
             )
         # np.interp holds the end values outside the range (largest / smallest seen count)
         return np.interp(a, self.counts_.astype(np.float64), self.levels_w_)
+
+
+def baseline_stats(data: Sequence[Any], *, tdp_w: float | None = None) -> dict[str, Any]:
+    """Fit all four baselines and return their learned statistics (JSON-serialisable).
+
+    Meant to be stored with a fitted configuration (e.g. in its provenance under
+    ``"baseline_stats"``) so that a later evaluation of that configuration against a new
+    bundle compares it with baselines fitted on the same training data, not in-sample.
+
+    Parameters
+    ----------
+    data : sequence of MeasuredBundle or TrainingTrace
+        The configuration's training data.
+    tdp_w : float, optional
+        Node nameplate power [W]; derived from GPU type x TP when None.
+
+    Returns
+    -------
+    dict
+        ``{"tdp_w": float, "mean_w": float, "lut_levels_w": {phase: W},
+        "lut_counts": {phase: n}, "lookup_counts": [int], "lookup_levels_w": [W],
+        "lookup_n_samples": [int]}``.
+    """
+    tdp = TDPBaseline(tdp_w).fit(data)
+    mean = MeanBaseline().fit(data)
+    lut = PhaseLUTBaseline().fit(data)
+    lk = ActiveLookupBaseline().fit(data)
+    return {
+        "tdp_w": tdp.tdp_w_,
+        "mean_w": mean.mean_w_,
+        "lut_levels_w": dict(lut.levels_w_),
+        "lut_counts": dict(lut.counts_),
+        "lookup_counts": [int(c) for c in lk.counts_],
+        "lookup_levels_w": [float(v) for v in lk.levels_w_],
+        "lookup_n_samples": [int(n) for n in lk.n_samples_],
+    }
+
+
+def baselines_from_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
+    """Rebuild fitted baselines from :func:`baseline_stats` output.
+
+    Returns
+    -------
+    dict
+        ``{"tdp": TDPBaseline, "mean": MeanBaseline, "lut": PhaseLUTBaseline,
+        "lookup": ActiveLookupBaseline}``, ready for ``generate_from_features``.
+
+    Raises
+    ------
+    BaselineError
+        If a key is missing.
+    """
+    need = ("tdp_w", "mean_w", "lut_levels_w", "lookup_counts", "lookup_levels_w")
+    missing = [k for k in need if k not in stats]
+    if missing:
+        raise BaselineError(f"baseline stats lack {missing}; produce them with baseline_stats()")
+    tdp = TDPBaseline(float(stats["tdp_w"])).fit()
+    mean = MeanBaseline()
+    mean.mean_w_ = float(stats["mean_w"])
+    lut = PhaseLUTBaseline()
+    lut.levels_w_ = {p: float(stats["lut_levels_w"][p]) for p in PHASES}
+    lut.counts_ = {p: int(stats.get("lut_counts", {}).get(p, 0)) for p in PHASES}
+    lut.fallback_ = {}
+    lk = ActiveLookupBaseline()
+    lk.counts_ = np.asarray(stats["lookup_counts"], dtype=np.int64)
+    lk.levels_w_ = np.asarray(stats["lookup_levels_w"], dtype=np.float64)
+    lk.n_samples_ = np.asarray(
+        stats.get("lookup_n_samples", np.ones(lk.counts_.size)), dtype=np.int64
+    )
+    lk.n_beyond_ = 0
+    return {"tdp": tdp, "mean": mean, "lut": lut, "lookup": lk}
