@@ -64,7 +64,8 @@ def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
     Parameters
     ----------
     index : pandas.DatetimeIndex, shape (T,)
-        Strictly increasing, regularly spaced times, ``T >= 2``.  For a
+        Strictly increasing, regularly spaced times, ``T >= 2`` (or ``T == 1``
+        with a fixed ``index.freq``, as :func:`resample_energy` sets).  For a
         tz-aware index the step is measured in absolute (UTC) time, so a regular
         profile in a local zone stays regular across a daylight-saving change.
 
@@ -81,6 +82,9 @@ def infer_step(index: pd.DatetimeIndex) -> pd.Timedelta:
         the times ``index[i-1]``, ``index[i]`` of the first irregular step.
     """
     index = _check_datetime_index(index, name="index")
+    if len(index) == 1 and isinstance(index.freq, pd.offsets.Tick):
+        if not isinstance(index.freq, pd.offsets.Day):
+            return pd.Timedelta(index.freq.nanos, unit="ns")
     if len(index) < 2:
         raise ResampleError(
             f"index: need at least 2 timestamps to infer a step, got {len(index)}; "
@@ -188,7 +192,7 @@ def resample_energy(series: pd.Series, freq: str | pd.Timedelta, *, tz: Any = No
     -------
     pandas.Series, shape (M,)
         Time-weighted mean power per target interval [same unit as ``series``],
-        on a UTC DatetimeIndex of interval starts with step ``freq``;
+        on a UTC DatetimeIndex of interval starts with ``index.freq == freq``;
         ``attrs["unit"]`` is the input's unit, the name is the input's name.
 
     Raises
@@ -275,7 +279,9 @@ def resample_energy(series: pd.Series, freq: str | pd.Timedelta, *, tz: Any = No
         cum = prefix[k] + frac * padded[k]  # in units of (value * step)
         mean = np.diff(cum) * (step / target)
 
-    out_index = pd.DatetimeIndex(pd.to_datetime(edges[:-1], unit="ns", utc=True), freq=None)
+    out_index = pd.DatetimeIndex(
+        pd.to_datetime(edges[:-1], unit="ns", utc=True), freq=pd.Timedelta(target, unit="ns")
+    )
     out = pd.Series(mean, index=out_index, name=series.name)
     out.attrs = dict(series.attrs)
     out.attrs["unit"] = unit

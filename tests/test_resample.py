@@ -30,6 +30,7 @@ def test_downsample_15min_to_1h_by_hand():
         pd.Timestamp("2026-01-01 01:00", tz="UTC"),
     ]
     assert out.attrs["unit"] == "MW"
+    assert out.index.freq == pd.Timedelta("1h")
 
 
 def test_upsample_step_hold_by_hand():
@@ -192,8 +193,10 @@ def test_irregular_index_reports_position():
 def test_infer_step():
     idx = pd.date_range("2026-01-01", periods=5, freq="250ms", tz="UTC")
     assert infer_step(idx) == pd.Timedelta(milliseconds=250)
+    # one timestamp: the step comes from a fixed index.freq, else it cannot be inferred
+    assert infer_step(idx[:1]) == pd.Timedelta(milliseconds=250)
     with pytest.raises(ResampleError, match="at least 2"):
-        infer_step(idx[:1])
+        infer_step(pd.DatetimeIndex([idx[0]]))
     with pytest.raises(ResampleError, match="strictly increasing"):
         infer_step(idx[::-1])
     with pytest.raises(ResampleError, match="DatetimeIndex"):
