@@ -61,8 +61,25 @@ _NAME_SUFFIX_UNITS: dict[str, str] = {
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+#: Plain-language names of the dimensions gridlink works with, for error messages.
+_DIMENSION_WORDS: dict[Any, str] = {
+    ureg.W.dimensionality: "power",
+    ureg.J.dimensionality: "energy",
+    ureg.s.dimensionality: "time",
+    (ureg.W / ureg.s).dimensionality: "power per time (ramp rate)",
+    ureg.dimensionless.dimensionality: "dimensionless",
+}
+
+
+def _describe_dimensionality(dimensionality: Any) -> str:
+    word = _DIMENSION_WORDS.get(dimensionality)
+    if word == "dimensionless":
+        return word
+    return f"{word} {dimensionality}" if word else str(dimensionality)
+
+
 def _dimension_name(unit: str) -> str:
-    return str(ureg.Unit(unit).dimensionality)
+    return _describe_dimensionality(ureg.Unit(unit).dimensionality)
 
 
 def _parse_unit(unit: str, *, name: str) -> pint.Unit:
@@ -112,9 +129,10 @@ def to_magnitude(value: Any, unit: str, *, name: str) -> Any:
     try:
         converted = value.to(unit)
     except pint.DimensionalityError as exc:
+        got = f"{value.units:~}" or "dimensionless"
         raise UnitError(
-            f"{name}: expected dimension {_dimension_name(unit)} ({unit}), "
-            f"got {value.units:~} with dimension {value.dimensionality}"
+            f"{name}: expected dimension {_dimension_name(unit)} (e.g. {unit}), "
+            f"got {got!r} with dimension {_describe_dimensionality(value.dimensionality)}"
         ) from exc
     mag = converted.magnitude
     if isinstance(mag, np.ndarray):
@@ -127,8 +145,25 @@ def series_with_unit(series: pd.Series, unit: str) -> pd.Series:
 
     This is how a pandas Series carries a unit across gridlink's public boundary
     (PyPSA does the same for its statistics).  The unit string is validated.
+
+    Parameters
+    ----------
+    series : pandas.Series, shape (T,)
+        Numeric values in ``unit``.
+    unit : str
+        Unit understood by pint, e.g. ``"MW"``.
+
+    Returns
+    -------
+    pandas.Series, shape (T,)
+        Float64 copy with ``attrs["unit"] == unit``.
+
+    Raises
+    ------
+    UnitError
+        If ``unit`` is not a unit pint knows.
     """
-    ureg.Unit(unit)  # raises for an unknown unit
+    _parse_unit(unit, name="unit")  # UnitError for an unknown unit
     out = series.astype(np.float64).copy()
     out.attrs["unit"] = unit
     return out
@@ -244,10 +279,10 @@ def check_dimension(unit: str, expected: str, *, name: str) -> None:
     got = _parse_unit(unit, name=name)
     want = _parse_unit(expected, name=name)
     if got.dimensionality != want.dimensionality:
-        got_dim = got.dimensionality if got.dimensionality else "dimensionless"
         raise UnitError(
-            f"{name}: expected dimension {want.dimensionality} (e.g. {expected}), "
-            f"got {unit!r} with dimension {got_dim}"
+            f"{name}: expected dimension {_describe_dimensionality(want.dimensionality)} "
+            f"(e.g. {expected}), got {unit!r} with dimension "
+            f"{_describe_dimensionality(got.dimensionality)}"
         )
 
 
