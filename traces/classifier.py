@@ -1,0 +1,533 @@
+"""Bidirectional-GRU power-state classifier (paper Sec. 3.2, Eq 3).
+
+Maps a sequence of normalised workload features (A_t, dA_t, optionally more columns)
+on the 250 ms grid to per-step logits over the ``K`` sorted power states of a
+:class:`traces.states.PowerStateMixture`:
+``h_t = BiGRU(x_{1:T})_t``, ``p(s_t | x) = softmax(W h_t + b)`` (Eq 3).
+
+Training: cross-entropy on the mixture's hard labels (Eq 2), Adam, mini-batches of
+fixed-length windows cut from the training traces, early stopping on a validation set
+made of *contiguous blocks* at the end of each training trace (not random steps, which
+would leak neighbouring steps into validation). Deterministic on CPU for a given seed.
+
+Inference: :meth:`StateClassifier.predict_proba` runs the whole sequence at once;
+:meth:`StateClassifier.predict_proba_many` cuts many sequences into windows of
+``window`` steps with ``overlap`` steps of context on each side, batches the windows of
+all sequences together and keeps only each window's core. Memory is bounded by the batch
+(``batch_windows x (window + 2 overlap)``), not by the number or length of sequences.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ClassifierError", "StateClassifier", "BiGRUNet", "iter_windows"]
+
+
+class ClassifierError(ValueError):
+    """Invalid input to the state classifier (features, labels, K mismatch)."""
+
+
+class BiGRUNet(nn.Module):
+    """One-layer bidirectional GRU + linear head to K logits (Eq 3).
+
+    Input (B, T, F) float32, output (B, T, K) logits.
+    """
+
+    def __init__(self, n_features: int, n_states: int, hidden_size: int = 64) -> None:
+        super().__init__()
+        self.gru = nn.GRU(
+            input_size=n_features,
+            hidden_size=hidden_size,
+            num_layers=1,
+            batch_first=True,
+            bidirectional=True,
+        )
+        self.head = nn.Linear(2 * hidden_size, n_states)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+        h, _ = self.gru(x)
+        return self.head(h)
+
+
+def _check_features(x: Any, n_features: int | None, *, name: str = "features") -> np.ndarray:
+    try:
+        a = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ClassifierError(f"{name} must be a numeric array (T, F): {exc}") from exc
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ClassifierError(f"{name} must have shape (T, F), got {a.shape}")
+    if a.shape[0] == 0:
+        raise ClassifierError(f"{name} is empty (T = 0); generate features for a non-empty horizon")
+    n_bad = int(np.count_nonzero(~np.isfinite(a)))
+    if n_bad:
+        raise ClassifierError(
+            f"{name} contains {n_bad} NaN/inf values; fix the upstream workload features"
+        )
+    if n_features is not None and a.shape[1] != n_features:
+        raise ClassifierError(
+            f"{name} has {a.shape[1]} feature columns but the classifier was fitted on "
+            f"{n_features}; use the configuration's feature_set"
+        )
+    return a
+
+
+def iter_windows(t_len: int, window: int, overlap: int) -> Iterator[tuple[int, int, int]]:
+    """Window plan for a sequence of ``t_len`` steps.
+
+    Yields ``(a, c0, c1)``: the input slice is ``[a, a + L)`` with
+    ``L = window + 2 * overlap`` and the kept core is ``[c0, c1)``. Every core has at least
+    ``overlap`` steps of context on each side or touches the true sequence boundary.
+    Requires ``t_len >= L``.
+    """
+    length = window + 2 * overlap
+    if t_len < length:
+        raise ClassifierError(f"sequence of {t_len} steps is shorter than one window ({length})")
+    for c0 in range(0, t_len, window):
+        c1 = min(c0 + window, t_len)
+        a = min(max(c0 - overlap, 0), t_len - length)
+        yield a, c0, c1
+
+
+class StateClassifier(BaseEstimator):
+    """BiGRU state classifier (Eq 3) with scikit-learn-style fit/predict.
+
+    Parameters
+    ----------
+    n_states : int
+        Number of states ``K`` (of the fitted mixture).
+    hidden_size : int, default 64
+        GRU hidden units per direction (paper: 64).
+    train_window : int, default 1024
+        Length of training windows [steps of 250 ms].
+    batch_size : int, default 16
+        Windows per mini-batch.
+    max_epochs : int, default 60
+        Upper bound on epochs.
+    patience : int, default 8
+        Early stopping: epochs without validation improvement.
+    lr : float, default 3e-3
+        Adam learning rate.
+    val_fraction : float, default 0.2
+        Fraction of each training trace, taken as one contiguous block at its end, held
+        out for early stopping.
+    windows_per_epoch : int, default 64
+        Random training windows drawn per epoch (trace start offsets are random).
+    random_state : int, default 0
+        Seeds torch and numpy for weights and window sampling.
+
+    Attributes
+    ----------
+    net_ : BiGRUNet
+    feature_mean_, feature_std_ : ndarray (F,)
+        Feature normalisation learnt on the training part.
+    n_features_ : int
+    history_ : dict
+        ``train_loss``, ``val_loss`` per epoch, ``best_epoch``, ``fit_time_s``,
+        ``val_accuracy``.
+    """
+
+    def __init__(
+        self,
+        n_states: int,
+        *,
+        hidden_size: int = 64,
+        train_window: int = 1024,
+        batch_size: int = 16,
+        max_epochs: int = 60,
+        patience: int = 8,
+        lr: float = 3e-3,
+        val_fraction: float = 0.2,
+        windows_per_epoch: int = 64,
+        random_state: int = 0,
+    ) -> None:
+        self.n_states = n_states
+        self.hidden_size = hidden_size
+        self.train_window = train_window
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.patience = patience
+        self.lr = lr
+        self.val_fraction = val_fraction
+        self.windows_per_epoch = windows_per_epoch
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ helpers
+    def _normalise(self, x: np.ndarray) -> np.ndarray:
+        return ((x - self.feature_mean_) / self.feature_std_).astype(np.float32)
+
+    def _check_labels(self, y: Any, t_len: int) -> np.ndarray:
+        lab = np.asarray(y)
+        if lab.shape != (t_len,):
+            raise ClassifierError(f"labels have shape {lab.shape}, expected ({t_len},)")
+        if lab.size and (lab.min() < 0 or lab.max() >= self.n_states):
+            raise ClassifierError(
+                f"labels must lie in 0..{self.n_states - 1} (K={self.n_states}), got "
+                f"{lab.min()}..{lab.max()}; K mismatch between mixture and classifier"
+            )
+        return lab.astype(np.int64)
+
+    # ---------------------------------------------------------------- training
+    def fit(self, features: Sequence[np.ndarray], labels: Sequence[np.ndarray]) -> StateClassifier:
+        """Train on one or more traces.
+
+        Parameters
+        ----------
+        features : sequence of ndarray (T_i, F)
+            Raw (unnormalised) workload features per trace, e.g. columns (A_t, dA_t).
+        labels : sequence of ndarray of int (T_i,)
+            Hard state labels (Eq 2) per trace, in ``0..K-1``.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        ClassifierError
+            On empty input, NaN features, differing F, label/feature length mismatch or
+            labels outside ``0..K-1``.
+        """
+        if isinstance(features, np.ndarray):
+            features, labels = [features], [labels]
+        if len(features) == 0 or len(features) != len(labels):
+            raise ClassifierError(
+                f"need one label array per feature array, got {len(features)} / {len(labels)}"
+            )
+        k = int(self.n_states)
+        if k < 1:
+            raise ClassifierError(f"n_states must be >= 1, got {self.n_states}")
+        xs = [_check_features(f, None, name=f"features[{i}]") for i, f in enumerate(features)]
+        nf = xs[0].shape[1]
+        for i, x in enumerate(xs):
+            if x.shape[1] != nf:
+                raise ClassifierError(f"features[{i}] has {x.shape[1]} columns, features[0] {nf}")
+        ys = [self._check_labels(y, x.shape[0]) for x, y in zip(xs, labels, strict=True)]
+
+        # contiguous validation block at the end of each trace
+        tr_x, tr_y, va_x, va_y = [], [], [], []
+        for x, y in zip(xs, ys, strict=True):
+            n_val = int(round(self.val_fraction * x.shape[0]))
+            if n_val >= 8 and x.shape[0] - n_val >= 8:
+                tr_x.append(x[:-n_val])
+                tr_y.append(y[:-n_val])
+                va_x.append(x[-n_val:])
+                va_y.append(y[-n_val:])
+            else:
+                tr_x.append(x)
+                tr_y.append(y)
+        allx = np.concatenate(tr_x)
+        self.feature_mean_ = allx.mean(axis=0)
+        sd = allx.std(axis=0)
+        self.feature_std_ = np.where(sd > 1e-9, sd, 1.0)
+        self.n_features_ = int(nf)
+
+        torch.manual_seed(int(self.random_state))
+        gen = torch.Generator().manual_seed(int(self.random_state))
+        rng = np.random.default_rng(int(self.random_state))
+        net = BiGRUNet(nf, k, int(self.hidden_size))
+        opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
+        loss_fn = nn.CrossEntropyLoss()
+
+        tr_xn = [torch.from_numpy(self._normalise(x)) for x in tr_x]
+        tr_yt = [torch.from_numpy(y) for y in tr_y]
+        va_xn = [torch.from_numpy(self._normalise(x))[None] for x in va_x]
+        va_yt = [torch.from_numpy(y)[None] for y in va_y]
+        lens = np.array([x.shape[0] for x in tr_x], dtype=np.float64)
+        win = int(min(self.train_window, lens.max()))
+
+        history: dict[str, Any] = {"train_loss": [], "val_loss": []}
+        best_state: dict[str, torch.Tensor] | None = None
+        best_val = math.inf
+        best_epoch = -1
+        bad = 0
+        t0 = time.perf_counter()
+        prev_det = torch.are_deterministic_algorithms_enabled()
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        try:
+            for epoch in range(int(self.max_epochs)):
+                net.train()
+                # sample windows: trace proportional to length, random offset
+                n_win = max(int(self.windows_per_epoch), 1)
+                tr_ids = rng.choice(len(tr_x), size=n_win, p=lens / lens.sum())
+                ep_loss = []
+                for b0 in range(0, n_win, int(self.batch_size)):
+                    bx, by = [], []
+                    ids = tr_ids[b0 : b0 + int(self.batch_size)]
+                    w = int(min(win, min(lens[i] for i in ids)))
+                    for i in ids:
+                        off = int(rng.integers(0, int(lens[i]) - w + 1))
+                        bx.append(tr_xn[i][off : off + w])
+                        by.append(tr_yt[i][off : off + w])
+                    xb = torch.stack(bx)
+                    yb = torch.stack(by)
+                    opt.zero_grad()
+                    logits = net(xb)
+                    loss = loss_fn(logits.reshape(-1, k), yb.reshape(-1))
+                    loss.backward()
+                    nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                    opt.step()
+                    ep_loss.append(float(loss.detach()))
+                history["train_loss"].append(float(np.mean(ep_loss)))
+                if va_xn:
+                    net.eval()
+                    with torch.inference_mode():
+                        tot, n = 0.0, 0
+                        for xv, yv in zip(va_xn, va_yt, strict=True):
+                            lv = net(xv)
+                            tot += float(
+                                nn.functional.cross_entropy(
+                                    lv.reshape(-1, k), yv.reshape(-1), reduction="sum"
+                                )
+                            )
+                            n += yv.numel()
+                    vl = tot / n
+                else:
+                    vl = history["train_loss"][-1]
+                history["val_loss"].append(vl)
+                if vl < best_val - 1e-5:
+                    best_val, best_epoch, bad = vl, epoch, 0
+                    best_state = {n_: p.detach().clone() for n_, p in net.state_dict().items()}
+                else:
+                    bad += 1
+                    if bad >= int(self.patience):
+                        break
+        finally:
+            torch.use_deterministic_algorithms(prev_det)
+        assert best_state is not None
+        net.load_state_dict(best_state)
+        net.eval()
+        self.net_ = net
+        history["best_epoch"] = best_epoch
+        history["best_val_loss"] = best_val
+        history["epochs_run"] = len(history["train_loss"])
+        history["fit_time_s"] = time.perf_counter() - t0
+        history["n_train_steps"] = int(lens.sum())
+        history["n_val_steps"] = int(sum(y.size for y in va_y))
+        del gen
+        if va_x:
+            acc = [
+                np.mean(self.predict_proba(x).argmax(1) == y)
+                for x, y in zip(va_x, va_y, strict=True)
+            ]
+            history["val_accuracy"] = float(np.average(acc, weights=[y.size for y in va_y]))
+        self.history_ = history
+        logger.info(
+            "StateClassifier: %d epochs, best %d, val CE %.4f, %.1f s",
+            history["epochs_run"],
+            best_epoch,
+            best_val,
+            history["fit_time_s"],
+        )
+        return self
+
+    # --------------------------------------------------------------- inference
+    def predict_proba(self, features: Any) -> np.ndarray:
+        """State probabilities with full-sequence bidirectional inference.
+
+        Parameters
+        ----------
+        features : ndarray (T, F)
+            Raw workload features (same columns as in ``fit``).
+
+        Returns
+        -------
+        ndarray float32 (T, K)
+            Softmax probabilities per step.
+        """
+        check_is_fitted(self, ["net_"])
+        x = _check_features(features, self.n_features_)
+        with torch.inference_mode():
+            logits = self.net_(torch.from_numpy(self._normalise(x))[None])[0]
+            return torch.softmax(logits, dim=-1).numpy()
+
+    def predict(self, features: Any) -> np.ndarray:
+        """Most probable state per step, ndarray of int64 (T,)."""
+        return self.predict_proba(features).argmax(axis=1).astype(np.int64)
+
+    def predict_proba_many(
+        self,
+        features: Sequence[Any],
+        *,
+        window: int = 4096,
+        overlap: int = 128,
+        batch_windows: int = 64,
+    ) -> list[np.ndarray]:
+        """Batched windowed inference for many sequences.
+
+        Each sequence with ``T >= window + 2*overlap`` is cut by :func:`iter_windows`;
+        all windows of all sequences are run in batches of ``batch_windows`` and only
+        each window's core is kept. Shorter sequences run whole (batched with sequences
+        of the same length). For a generator over many sequences with bounded memory
+        use :meth:`iter_proba_many`.
+
+        Parameters
+        ----------
+        features : sequence of ndarray (T_i, F)
+        window : int, default 4096
+            Core length [steps].
+        overlap : int, default 128
+            Context on each side [steps] (32 s at 250 ms).
+        batch_windows : int, default 64
+            Windows per forward pass.
+
+        Returns
+        -------
+        list of ndarray float32 (T_i, K)
+        """
+        return [
+            p
+            for _, p in self.iter_proba_many(
+                features, window=window, overlap=overlap, batch_windows=batch_windows
+            )
+        ]
+
+    def iter_proba_many(
+        self,
+        features: Sequence[Any],
+        *,
+        window: int = 4096,
+        overlap: int = 128,
+        batch_windows: int = 64,
+    ) -> Iterator[tuple[int, np.ndarray]]:
+        """Like :meth:`predict_proba_many` but yields ``(i, proba_i)`` in input order as
+        soon as sequence ``i`` is complete, so callers can consume and drop it.
+
+        Memory: one batch of windows plus the sequences not yet complete (at most the
+        sequences touched by one batch).
+        """
+        check_is_fitted(self, ["net_"])
+        if window < 1 or overlap < 0 or batch_windows < 1:
+            raise ClassifierError("window >= 1, overlap >= 0 and batch_windows >= 1 required")
+        k = int(self.n_states)
+        length = window + 2 * overlap
+        net = self.net_
+        if True:
+            # pending windows: (seq i, input start a, core c0, c1)
+            pending: list[tuple[int, int, int, int]] = []
+            buffers: dict[int, np.ndarray] = {}
+            remaining: dict[int, int] = {}
+            xs: dict[int, np.ndarray] = {}
+            next_out = 0
+            done: dict[int, np.ndarray] = {}
+
+            def flush() -> None:
+                if not pending:
+                    return
+                xb = torch.from_numpy(np.stack([xs[i][a : a + length] for i, a, _, _ in pending]))
+                with torch.inference_mode():
+                    prob = torch.softmax(net(xb), dim=-1).numpy()
+                for j, (i, a, c0, c1) in enumerate(pending):
+                    buffers[i][c0:c1] = prob[j, c0 - a : c1 - a]
+                    remaining[i] -= 1
+                    if remaining[i] == 0:
+                        done[i] = buffers.pop(i)
+                        del xs[i], remaining[i]
+                pending.clear()
+
+            for i, f in enumerate(features):
+                x = self._normalise(_check_features(f, self.n_features_, name=f"features[{i}]"))
+                t_len = x.shape[0]
+                if t_len < length:
+                    with torch.inference_mode():
+                        logits = net(torch.from_numpy(x)[None])[0]
+                        done[i] = torch.softmax(logits, dim=-1).numpy()
+                else:
+                    xs[i] = x
+                    buffers[i] = np.empty((t_len, k), dtype=np.float32)
+                    plan = list(iter_windows(t_len, window, overlap))
+                    remaining[i] = len(plan)
+                    for a, c0, c1 in plan:
+                        pending.append((i, a, c0, c1))
+                        if len(pending) >= batch_windows:
+                            flush()
+                while next_out in done:
+                    yield next_out, done.pop(next_out)
+                    next_out += 1
+            flush()
+            while next_out in done:
+                yield next_out, done.pop(next_out)
+                next_out += 1
+
+    # ------------------------------------------------------------ persistence
+    def state_tensors(self) -> dict[str, torch.Tensor]:
+        """Network weights and feature normalisation as named tensors (for safetensors)."""
+        check_is_fitted(self, ["net_"])
+        out = {
+            f"classifier.{n}": p.detach().clone().contiguous()
+            for n, p in self.net_.state_dict().items()
+        }
+        out["classifier.feature_mean"] = torch.from_numpy(
+            np.asarray(self.feature_mean_, dtype=np.float64)
+        )
+        out["classifier.feature_std"] = torch.from_numpy(
+            np.asarray(self.feature_std_, dtype=np.float64)
+        )
+        return out
+
+    def get_params_dict(self) -> dict[str, Any]:
+        """Constructor arguments as a JSON-serialisable dict."""
+        return {
+            "n_states": int(self.n_states),
+            "hidden_size": int(self.hidden_size),
+            "train_window": int(self.train_window),
+            "batch_size": int(self.batch_size),
+            "max_epochs": int(self.max_epochs),
+            "patience": int(self.patience),
+            "lr": float(self.lr),
+            "val_fraction": float(self.val_fraction),
+            "windows_per_epoch": int(self.windows_per_epoch),
+            "random_state": int(self.random_state),
+        }
+
+    @classmethod
+    def from_state_tensors(
+        cls, params: dict[str, Any], tensors: dict[str, torch.Tensor], n_features: int
+    ) -> StateClassifier:
+        """Rebuild a fitted classifier from :meth:`get_params_dict` and :meth:`state_tensors`.
+
+        Raises
+        ------
+        ClassifierError
+            If a tensor is missing or has the wrong shape (e.g. a K mismatch).
+        """
+        obj = cls(**params)
+        net = BiGRUNet(int(n_features), int(obj.n_states), int(obj.hidden_size))
+        sd = {}
+        for n, p in net.state_dict().items():
+            key = f"classifier.{n}"
+            if key not in tensors:
+                raise ClassifierError(f"classifier tensor {key!r} missing from the artifact")
+            if tuple(tensors[key].shape) != tuple(p.shape):
+                raise ClassifierError(
+                    f"classifier tensor {key!r} has shape {tuple(tensors[key].shape)}, expected "
+                    f"{tuple(p.shape)} (K={obj.n_states}, F={n_features})"
+                )
+            sd[n] = tensors[key]
+        net.load_state_dict(sd)
+        net.eval()
+        obj.net_ = net
+        for key in ("classifier.feature_mean", "classifier.feature_std"):
+            if key not in tensors or tuple(tensors[key].shape) != (int(n_features),):
+                raise ClassifierError(
+                    f"classifier tensor {key!r} missing or not shape ({n_features},)"
+                )
+        obj.feature_mean_ = tensors["classifier.feature_mean"].numpy().astype(np.float64)
+        obj.feature_std_ = tensors["classifier.feature_std"].numpy().astype(np.float64)
+        obj.n_features_ = int(n_features)
+        obj.history_ = {}
+        return obj
