@@ -494,7 +494,7 @@ def evaluate_fitted(
     """Score an already-fitted configuration (and baselines) on a user's measured bundle.
 
     Features come from the bundle's request schedule through the configuration's own
-    latency model (``config.latency``), so the bundle's measured A_t and power are used
+    latency model (``config.latency_model()``), so the bundle's measured A_t and power are used
     only for scoring.  Baselines: ``baselines`` if given; else the configuration's stored
     training statistics (``config.baseline_stats`` or ``config.provenance["baseline_stats"]``,
     :func:`traces.baselines.baseline_stats`); else they are fitted on the bundle itself,
@@ -529,11 +529,10 @@ def evaluate_fitted(
         "n_steps": n,
         "baselines_in_sample": in_sample,
     }
+    latency = config.latency_model() if hasattr(config, "latency_model") else config.latency
     rows: list[dict[str, Any]] = []
     for seed in seeds:
-        feats, counts = heldout_features(
-            bundle, config.latency, rng=np.random.default_rng([seed, 1])
-        )
+        feats, counts = heldout_features(bundle, latency, rng=np.random.default_rng([seed, 1]))
         _score(rows, gens, feats, counts, measured, 0, n, seed, base)
     return pd.DataFrame(rows)
 

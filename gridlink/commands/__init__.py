@@ -8,6 +8,7 @@ import typer
 
 #: Command modules, registered in this order (one per line).
 COMMANDS: tuple[str, ...] = (
+    "evaluate",
 )
 
 

@@ -1,0 +1,81 @@
+"""``gridlink evaluate``: score a fitted configuration and the baselines on a measured bundle."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import typer
+
+
+def _clean(v: Any) -> Any:
+    """JSON-safe value: NaN/inf -> None (JSON has no NaN), numpy scalars -> float."""
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+
+def register(app: typer.Typer) -> None:
+    """Register the ``evaluate`` command on ``app``."""
+
+    @app.command("evaluate")
+    def evaluate(
+        config_id: str = typer.Option(
+            ...,
+            "--config-id",
+            help="Shipped configuration id (gridlink's registry) or a path to a saved configuration.",
+        ),
+        bundle: Path = typer.Option(
+            ...,
+            "--bundle",
+            help="Measured bundle folder (power.csv, engine.csv, requests, manifest).",
+        ),
+        seeds: int = typer.Option(5, "--seeds", min=1, help="Evaluation seeds (medians reported)."),
+        as_json: bool = typer.Option(
+            False, "--json", help="Print ONE JSON object {method: {metric: median}}."
+        ),
+    ) -> None:
+        """Fidelity of a fitted configuration and the baselines (TDP, mean, phase LUT, E[P|A_t])
+        against a measured bundle: features from the bundle's request schedule through the
+        configuration's surrogate; metrics are medians over the seeds (paper §4.1)."""
+        import logging
+
+        from traces.evaluate import METHODS, evaluate_fitted
+        from traces.fidelity import METRIC_NAMES
+        from traces.ingest import load_bundle
+
+        log = logging.getLogger("gridlink.commands.evaluate")
+        path = Path(config_id)
+        if path.exists():
+            from traces.model import FittedConfiguration
+
+            config = FittedConfiguration.load(path)
+        else:
+            from traces.registry import load_configuration
+
+            config = load_configuration(config_id)
+        measured = load_bundle(bundle)
+        if measured.config_id != getattr(config, "config_id", measured.config_id):
+            log.warning(
+                "bundle is %s but the configuration is %s: this is a cross-configuration test",
+                measured.config_id,
+                config.config_id,
+            )
+        rows = evaluate_fitted(config, measured, seeds=tuple(range(seeds)))
+        med = rows.groupby("method", sort=False)[list(METRIC_NAMES)].median()
+        in_sample = bool(rows["baselines_in_sample"].any())
+        if as_json:
+            out = {m: {k: _clean(med.loc[m, k]) for k in METRIC_NAMES} for m in METHODS}
+            typer.echo(json.dumps(out))
+            return
+        typer.echo(
+            f"{config.config_id} on {measured.run_id}: {len(measured.power_w)} steps, "
+            f"medians over {seeds} seed(s)"
+        )
+        if in_sample:
+            typer.echo(
+                "WARNING: the configuration stores no training baselines; baselines were fitted "
+                "on this bundle (in-sample for them)."
+            )
+        typer.echo(med.loc[list(METHODS)].to_string(float_format=lambda x: f"{x:.4g}"))
