@@ -262,7 +262,7 @@ def load_factor(profile: pd.Series) -> pint.Quantity:
 
     References
     ----------
-    IEEE Std 100-2000, "load factor"; Gönen (2014), Eq. 2.8.
+    IEEE Std 100-2000, "load factor"; Gönen (2014), ch. 2.
     """
     prof = _as_profile(profile, name="profile")
     pk = _positive(float(prof.p_mw.max()), "peak", "profile")
@@ -649,7 +649,7 @@ def coincidence_factor(
     References
     ----------
     IEEE Std 100-2000, "coincidence factor" (coincident maximum demand over the
-    sum of individual maximum demands; here one facility); Gönen (2014), Eq. 2.11.
+    sum of individual maximum demands; here one facility); Gönen (2014), ch. 2.
     """
     fac, sysl = _align(
         _as_profile(profile, name="profile"), _as_profile(system_load, name="system_load")

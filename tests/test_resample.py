@@ -229,3 +229,20 @@ def test_no_unit_refused():
     idx = pd.date_range("2026-01-01", periods=4, freq="15min", tz="UTC")
     with pytest.raises(UnitError, match="declares no unit"):
         resample_energy(pd.Series(np.ones(4), index=idx), "1h")
+
+
+def test_naive_local_spring_day_without_skipped_hour():
+    # Naive Berlin wall-clock hours of 2026-03-29 without the nonexistent 02:00:
+    # 23 valid hours; localised they are regular in absolute time.
+    wall = pd.date_range("2026-03-29 00:00", "2026-03-29 23:00", freq="1h")
+    wall = wall[wall.hour != 2]
+    assert len(wall) == 23
+    vals = np.arange(1.0, 24.0)
+    p = series_with_unit(pd.Series(vals, index=wall), "MW")
+    out = resample_energy(p, "1h", tz="Europe/Berlin")
+    assert out.index[0] == pd.Timestamp("2026-03-28 23:00", tz="UTC")
+    assert out.index[-1] == pd.Timestamp("2026-03-29 21:00", tz="UTC")
+    np.testing.assert_array_equal(out.to_numpy(), vals)
+    # UTC 00:00-22:00 (local 01:00-24:00) to 2 h: energy 2+3+...+23 = 275 MWh kept
+    two = resample_energy(p.iloc[1:23], "2h", tz="Europe/Berlin")
+    assert two.sum() * 2 == pytest.approx(vals[1:23].sum())
