@@ -313,3 +313,61 @@ def test_batch_timeline_frame():
     assert isinstance(tl, BatchTimeline)
     df = tl.to_frame()
     assert len(df) == len(tl) and (df["end_s"] >= df["first_token_s"]).all()
+
+
+def _synthetic_itl_bundle(seed, mu, sigma, a0, a1, s_ttft, n=400):
+    """A MeasuredBundle with known Eq 4/Eq 5 parameters and per-request ITL lists."""
+    from traces.ingest import MeasuredBundle
+
+    rng = np.random.default_rng(seed)
+    n_in = rng.integers(1, 4000, n)
+    n_out = rng.integers(2, 50, n)
+    ttft = np.exp(a0 + a1 * np.log1p(n_in) + s_ttft * rng.standard_normal(n))
+    tbt = np.exp(mu + sigma * rng.standard_normal(n))
+    requests = pd.DataFrame(
+        {
+            "arrival_time": START + pd.to_timedelta(np.arange(n) * 0.5, unit="s"),
+            "n_in": n_in,
+            "n_out": n_out,
+            "ttft_s": ttft,
+            "itl_s": [[t] * (k - 1) for t, k in zip(tbt, n_out, strict=True)],
+        }
+    )
+    power = pd.Series(100.0, index=pd.date_range(START, periods=1000, freq="250ms"))
+    return MeasuredBundle(
+        config_id="synthetic_H100_tp1",
+        run_id=f"synthetic_{seed}",
+        model="synthetic",
+        gpu="H100",
+        tp=1,
+        power_w=power,
+        requests=requests,
+        active_requests=None,
+        engine=None,
+    )
+
+
+def test_fit_recovers_known_parameters_from_itls():
+    truth = dict(mu=math.log(0.02), sigma=0.3, a0=-4.0, a1=0.3, s_ttft=0.25)
+    bundles = [_synthetic_itl_bundle(s, **truth) for s in range(3)]
+    lat = fit_latency_model(bundles)
+    assert lat.details["tbt"]["synthetic_H100_tp1/synthetic_0"]["method"] == "itl"
+    # standard errors with 1200 requests: a1 ~0.01, sigmas ~0.006, mu ~0.009
+    assert lat.ttft_a1 == pytest.approx(truth["a1"], abs=0.04)
+    assert lat.ttft_a0 == pytest.approx(truth["a0"], abs=0.3)
+    assert lat.ttft_sigma == pytest.approx(truth["s_ttft"], abs=0.025)
+    assert lat.tbt_sigma == pytest.approx(truth["sigma"], abs=0.03)
+    assert lat.mean_tbt_s == pytest.approx(
+        math.exp(truth["mu"] + truth["sigma"] ** 2 / 2), rel=0.05
+    )
+    with pytest.raises(SurrogateError, match="no active_requests|measured active"):
+        validate_surrogate(bundles)
+
+
+def test_fit_without_itls_or_engine_raises():
+    b = _synthetic_itl_bundle(0, mu=-4.0, sigma=0.1, a0=-4.0, a1=0.2, s_ttft=0.2)
+    import dataclasses
+
+    b = dataclasses.replace(b, requests=b.requests.drop(columns="itl_s"))
+    with pytest.raises(SurrogateError, match="cannot estimate TBT"):
+        fit_latency_model([b])

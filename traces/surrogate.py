@@ -295,31 +295,38 @@ def estimate_tbt(bundle: MeasuredBundle, *, window_s: float = 5.0) -> dict[str, 
         Neither ITLs nor an engine log with the needed columns, or no decode tokens.
     """
     req = bundle.requests
+    decode_tokens = int((req["n_out"].to_numpy() - 1).sum())
     if "itl_s" in req.columns:
-        itl_mean = []
-        n_flat = 0
-        for itl, n_out in zip(req["itl_s"], req["n_out"], strict=True):
+        means = []
+        for itl in req["itl_s"]:
             vals = np.asarray(itl if itl is not None else [], dtype=np.float64)
-            if n_out >= 2 and len(vals) == 1 and n_out > 2:
-                n_flat += 1
-            if n_out >= 2 and len(vals) >= 1 and np.all(np.isfinite(vals)) and vals.mean() > 0:
-                itl_mean.append(vals.mean())
-        if n_flat:
+            if len(vals) and np.all(np.isfinite(vals)) and vals.mean() > 0:
+                means.append(float(vals.mean()))
+        n_skip = len(req) - len(means)
+        if bundle.metadata.get("itls_flat"):
             logger.info(
-                "%s: %d request(s) carry one ITL value for several tokens", _label(bundle), n_flat
+                "%s: flat ITL list (one value per request) used as per-request means",
+                _label(bundle),
             )
-        if len(itl_mean) >= 2:
-            logt = np.log(np.asarray(itl_mean))
-            n_skip = int((req["n_out"] >= 2).sum()) - len(itl_mean)
+        if len(means) >= 2:
             if n_skip:
-                logger.info("%s: %d request(s) without usable ITLs skipped", _label(bundle), n_skip)
+                logger.info(
+                    "%s: %d request(s) without usable ITLs (e.g. n_out = 1) not used for TBT",
+                    _label(bundle),
+                    n_skip,
+                )
+            logt = np.log(np.asarray(means))
             return {
                 "method": "itl",
-                "mean_s": float(np.mean(itl_mean)),
+                "mean_s": float(np.mean(means)),
                 "log_mu": float(logt.mean()),
                 "log_sigma": float(logt.std(ddof=1)),
-                "n": len(itl_mean),
+                "n": len(means),
+                "decode_tokens": decode_tokens,
             }
+        logger.info(
+            "%s: fewer than 2 requests with ITLs; using the engine counters", _label(bundle)
+        )
     engine = bundle.engine
     need = {"request_decode_time_seconds_sum", "generation_tokens_total", "num_requests_running"}
     if engine is None or not need <= set(engine.columns):
@@ -327,7 +334,6 @@ def estimate_tbt(bundle: MeasuredBundle, *, window_s: float = 5.0) -> dict[str, 
             f"{_label(bundle)}: no itl_s column and no engine log with {sorted(need)}; "
             f"cannot estimate TBT (give a LatencyModel directly)"
         )
-    decode_tokens = int((req["n_out"].to_numpy() - 1).sum())
     if decode_tokens <= 0:
         raise SurrogateError(f"{_label(bundle)}: no request has n_out >= 2; TBT is undefined")
     dec = engine["request_decode_time_seconds_sum"].to_numpy()
@@ -366,7 +372,7 @@ def fit_latency_model(
       ``[1, log(n_in + 1)]`` over all requests of all bundles pooled; ``ttft_sigma`` is
       the residual standard error (``sqrt(scale)``, ddof = 2).
     * Eq 5: per bundle :func:`estimate_tbt`; pooled by weighting each bundle's mean with
-      its decode tokens (ITL bundles: their requests), ``tbt_sigma`` the pooled
+      its decode tokens ``sum(n_out - 1)``, ``tbt_sigma`` the pooled
       root-mean-square of the per-bundle sigmas, and ``tbt_mu = log(mean) - sigma²/2`` so
       that the model's mean TBT equals the measured one (the mean is what sets the
       request durations and, by Little's law, the mean of A_t).
@@ -410,7 +416,7 @@ def fit_latency_model(
     x = sm.add_constant(np.log1p(n_in), has_constant="add")
     ols = sm.OLS(np.log(ttft), x).fit()
     tbts = [estimate_tbt(b, window_s=tbt_window_s) for b in bundles]
-    weights = np.array([t.get("decode_tokens", t["n"]) for t in tbts], dtype=np.float64)
+    weights = np.array([max(t["decode_tokens"], 1) for t in tbts], dtype=np.float64)
     mean_s = float(np.average([t["mean_s"] for t in tbts], weights=weights))
     sigma = float(np.sqrt(np.average([t["log_sigma"] ** 2 for t in tbts], weights=weights)))
     runs = ",".join(b.run_id for b in bundles)
