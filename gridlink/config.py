@@ -1,0 +1,285 @@
+"""Planner config files (TOML or YAML) for a facility simulation (paper §3.1, §3.4).
+
+A config file describes one facility: its topology, which fitted configuration each
+server runs, the request traffic, the site parameters (non-GPU IT power, PUE) and the
+run (horizon, seed, output resolution, method).  :func:`load_facility_config` validates
+it into a :class:`traces.facility.FacilitySpec`; every error names the file, the table
+and the field, and says how to fix it.
+
+Example (TOML)::
+
+    [facility]
+    rows = 10
+    racks_per_row = 6
+    servers_per_rack = 4
+    gpus_per_server = 8
+    it_base_kw_per_server = 1.0   # [kW] non-GPU IT power per server (Eq 10)
+    pue = 1.3                     # Eq 11
+
+    [assignment]
+    config = "qwen3-8b_H100_tp1"  # or: by = "row" | "rack", configs = [...]
+                                  # or: by = "fraction", mix = {"a" = 0.75, "b" = 0.25}
+
+    [workload]
+    arrival = "azure"             # poisson | gamma | azure | profile
+    rate_per_replica_rps = 1.0    # [requests/s]
+    traffic_mode = "independent"  # or "shared" (common intensity, thinned per replica)
+
+    [run]
+    horizon = "1h"                # or horizon_s = 3600
+    seed = 0
+    resolution = "1min"
+    method = "model"              # model | tdp | mean | lut
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from traces.facility import (
+    METHODS,
+    Assignment,
+    FacilityConfigError,
+    FacilitySpec,
+    WorkloadScenario,
+    validate_configurations,
+)
+
+__all__ = ["ConfigError", "RunConfig", "load_facility_config", "parse_facility_config"]
+
+logger = logging.getLogger(__name__)
+
+_TABLES: dict[str, set[str]] = {
+    "facility": {
+        "rows",
+        "racks_per_row",
+        "servers_per_rack",
+        "gpus_per_server",
+        "it_base_kw_per_server",
+        "pue",
+    },
+    "assignment": {"config", "by", "configs", "mix"},
+    "workload": {
+        "arrival",
+        "rate_per_replica_rps",
+        "cv",
+        "azure_trace",
+        "tokens",
+        "n_in_fixed",
+        "n_out_fixed",
+        "profile",
+        "profile_interval_s",
+        "profile_label",
+        "intensity_bin_s",
+        "traffic_mode",
+        "correlation",
+    },
+    "run": {"horizon", "horizon_s", "seed", "resolution", "start", "method", "max_batch"},
+    "meta": None,  # type: ignore[dict-item]  # free-form provenance (title, attribution, ...)
+}
+
+
+class ConfigError(FacilityConfigError):
+    """A planner config file is malformed; the message names the file, table and field."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """A validated config file: the facility and how to run it.
+
+    Attributes
+    ----------
+    spec : traces.facility.FacilitySpec
+    method : str
+        ``"model"``, ``"tdp"``, ``"mean"`` or ``"lut"``.
+    meta : dict
+        The free-form ``[meta]`` table (title, attribution, labels).
+    source : str
+        File the config came from (or ``"<dict>"``).
+    """
+
+    spec: FacilitySpec
+    method: str
+    meta: dict[str, Any]
+    source: str
+
+
+def _read(path: Path) -> dict[str, Any]:
+    suffix = path.suffix.lower()
+    if not path.exists():
+        raise ConfigError(f"{path}: config file not found")
+    text = path.read_text(encoding="utf-8")
+    if suffix == ".toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+    if suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: the YAML document must be a mapping of tables")
+        return data
+    raise ConfigError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml or .yml")
+
+
+def _horizon_s(run: dict[str, Any], where: str) -> float:
+    if "horizon" in run and "horizon_s" in run:
+        raise ConfigError(f"{where}: [run] gives both horizon and horizon_s; keep one")
+    if "horizon_s" in run:
+        value = run["horizon_s"]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(
+                f"{where}: [run] horizon_s must be a number of seconds, got {value!r}"
+            )
+        return float(value)
+    if "horizon" in run:
+        try:
+            return pd.Timedelta(str(run["horizon"])).total_seconds()
+        except ValueError as exc:
+            raise ConfigError(
+                f"{where}: [run] horizon {run['horizon']!r} is not a duration such as '1h', "
+                "'24h' or '15min'"
+            ) from exc
+    raise ConfigError(f"{where}: [run] needs horizon (e.g. '1h') or horizon_s")
+
+
+def _assignment(table: dict[str, Any], where: str) -> Assignment | str:
+    if "config" in table:
+        extra = set(table) - {"config"}
+        if extra:
+            raise ConfigError(
+                f"{where}: [assignment] config= assigns one configuration to every server; "
+                f"remove {sorted(extra)} or use by=... with configs/mix"
+            )
+        return str(table["config"])
+    by = table.get("by")
+    if by is None:
+        raise ConfigError(
+            f"{where}: [assignment] needs config = '<id>' (all servers) or by = 'row' | 'rack' "
+            "| 'fraction'"
+        )
+    if by == "fraction":
+        mix = table.get("mix")
+        if not isinstance(mix, dict) or not mix:
+            raise ConfigError(
+                f"{where}: [assignment] by='fraction' needs mix = {{'<config id>' = fraction, ...}}"
+            )
+        return Assignment(configs=tuple(mix), by="fraction", fractions=tuple(mix.values()))
+    configs = table.get("configs")
+    if not isinstance(configs, list):
+        raise ConfigError(f"{where}: [assignment] by={by!r} needs configs = [list of ids]")
+    return Assignment(configs=tuple(configs), by=by)
+
+
+def parse_facility_config(
+    data: dict[str, Any], *, source: str = "<dict>", check_registry: bool = True
+) -> RunConfig:
+    """Validate a config mapping (as read from TOML/YAML) into a :class:`RunConfig`.
+
+    Parameters
+    ----------
+    data : dict
+        Tables ``facility``, ``assignment``, ``workload``, ``run`` and optional ``meta``.
+    source : str
+        Name used in error messages (the file path).
+    check_registry : bool
+        Also load every assigned configuration from the registry (unknown ids and GPUs per
+        server that are not a multiple of TP are reported here, before any work).
+
+    Raises
+    ------
+    ConfigError
+        Unknown table or key, wrong type, negative counts, PUE < 1, unknown configuration,
+        resolution finer than 250 ms, horizon shorter than one step, ...
+    """
+    where = source
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping of tables")
+    for table, value in data.items():
+        if table not in _TABLES:
+            raise ConfigError(
+                f"{where}: unknown table [{table}]; known tables are {sorted(_TABLES)}"
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: [{table}] must be a table of key = value")
+        allowed = _TABLES[table]
+        if allowed is not None:
+            unknown = set(value) - allowed
+            if unknown:
+                raise ConfigError(
+                    f"{where}: unknown key(s) {sorted(unknown)} in [{table}]; allowed: "
+                    f"{sorted(allowed)}"
+                )
+    for required in ("facility", "assignment", "run"):
+        if required not in data:
+            raise ConfigError(f"{where}: missing table [{required}]")
+    fac = dict(data["facility"])
+    for key in ("rows", "racks_per_row", "servers_per_rack"):
+        if key not in fac:
+            raise ConfigError(f"{where}: [facility] needs {key} (an integer >= 1)")
+    work = dict(data.get("workload", {}))
+    run = dict(data["run"])
+    method = run.pop("method", "model")
+    if method not in METHODS:
+        raise ConfigError(f"{where}: [run] method must be one of {list(METHODS)}, got {method!r}")
+    traffic_mode = work.pop("traffic_mode", "independent")
+    correlation = work.pop("correlation", 1.0)
+    if "profile" in work and work["profile"] is not None:
+        if not isinstance(work["profile"], list):
+            raise ConfigError(f"{where}: [workload] profile must be a list of numbers")
+        work["profile"] = tuple(work["profile"])
+    try:
+        scenario = WorkloadScenario(**work)
+        spec = FacilitySpec(
+            rows=fac.pop("rows"),
+            racks_per_row=fac.pop("racks_per_row"),
+            servers_per_rack=fac.pop("servers_per_rack"),
+            assignment=_assignment(dict(data["assignment"]), where),
+            scenario=scenario,
+            traffic_mode=traffic_mode,
+            correlation=correlation,
+            horizon_s=_horizon_s(run, where),
+            **fac,
+            **{k: v for k, v in run.items() if k not in ("horizon", "horizon_s")},
+        )
+        if check_registry:
+            validate_configurations(spec)
+    except ConfigError:
+        raise
+    except FacilityConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return RunConfig(spec=spec, method=method, meta=dict(data.get("meta", {})), source=source)
+
+
+def load_facility_config(path: str | Path, *, check_registry: bool = True) -> RunConfig:
+    """Read and validate a TOML or YAML planner config file.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.toml``, ``.yaml`` or ``.yml`` file.
+    check_registry : bool
+        See :func:`parse_facility_config`.
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    ConfigError
+        With the file name, the table and the field in the message.
+    """
+    p = Path(path)
+    return parse_facility_config(_read(p), source=str(p), check_registry=check_registry)
