@@ -8,7 +8,9 @@ import typer
 
 #: Command modules, registered in this order (one per line).
 COMMANDS: tuple[str, ...] = (
+    "expansion",
     "evaluate",
+    "feeder",
 )
 
 

@@ -1,0 +1,134 @@
+"""``gridlink expansion``: capacity-expansion stress test of a facility's load shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def _read_profile(path: Path):  # -> pd.Series
+    """Read a PCC profile (parquet or CSV): a UTC time index and one power column."""
+    import pandas as pd
+
+    from gridlink.units import series_with_unit
+
+    if path.suffix == ".parquet":
+        frame = pd.read_parquet(path)
+    elif path.suffix == ".csv":
+        frame = pd.read_csv(path, index_col=0, parse_dates=True)
+    else:
+        raise typer.BadParameter(
+            f"{path}: expected a .parquet or .csv file", param_hint="--profile"
+        )
+    if isinstance(frame, pd.Series):
+        frame = frame.to_frame()
+    if "p_mw" in frame.columns:
+        column = "p_mw"
+    elif frame.shape[1] == 1:
+        column = frame.columns[0]
+    else:
+        raise typer.BadParameter(
+            f"{path}: {frame.shape[1]} columns {list(frame.columns)}; name the power column "
+            "'p_mw' (or keep a single column named with its unit, e.g. 'site_kw')",
+            param_hint="--profile",
+        )
+    series = frame[column]
+    if not isinstance(series.index, pd.DatetimeIndex):
+        raise typer.BadParameter(f"{path}: the first column/index must be timestamps")
+    if series.index.tz is None:
+        raise typer.BadParameter(
+            f"{path}: timestamps carry no time zone; write them in UTC with an offset "
+            "(e.g. 2025-01-01T00:00:00+00:00)",
+            param_hint="--profile",
+        )
+    suffix = str(column).lower().rsplit("_", 1)[-1]
+    unit = {"mw": "MW", "kw": "kW", "w": "W", "gw": "GW"}.get(suffix)
+    if unit is None:
+        raise typer.BadParameter(
+            f"{path}: column {column!r} does not state its unit; name it like 'p_mw' or 'p_kw'",
+            param_hint="--profile",
+        )
+    return series_with_unit(series.rename(str(column)), unit)
+
+
+def register(app: typer.Typer) -> None:
+    """Register the ``expansion`` command on ``app``."""
+
+    @app.command("expansion")
+    def expansion(
+        profile: Path | None = typer.Option(
+            None,
+            "--profile",
+            exists=True,
+            dir_okay=False,
+            help="Facility PCC load (.parquet or .csv): UTC timestamps and a power column "
+            "named with its unit (p_mw, p_kw).",
+        ),
+        config: str | None = typer.Option(
+            None,
+            "--config",
+            help="Shipped configuration id: build an annual-fast-path facility profile "
+            "(needs gridlink.annual) instead of --profile.",
+        ),
+        servers: int = typer.Option(
+            10_000, "--servers", min=1, help="With --config: number of servers."
+        ),
+        rate: float = typer.Option(
+            1.0, "--rate", min=0.0, help="With --config: mean offered load per server [req/s]."
+        ),
+        start: str = typer.Option(
+            "2025-07-14", "--start", help="With --config: first day (UTC) of the horizon."
+        ),
+        tdp_mw: float | None = typer.Option(
+            None,
+            "--tdp-mw",
+            help="Facility nameplate (TDP-based) power [MW] for the 'tdp' case; with --config it "
+            "is derived from the configuration's TDP.",
+        ),
+        hours: int = typer.Option(168, "--hours", min=2, help="Hourly snapshots to optimise."),
+        seed: int = typer.Option(0, "--seed", help="Seed of the example network's weather."),
+        out: Path | None = typer.Option(
+            None,
+            "--out",
+            file_okay=False,
+            help="Write summary.csv, prices.csv and facility-p_set.csv (PyPSA layout) here.",
+        ),
+    ) -> None:
+        """Optimise the shipped example system (gas, wind, solar, battery) with the facility
+        booked at TDP, at its flat mean and with its profile; print the comparison table
+        (capacities MW/MWh, system cost USD, coincident peak, unserved energy, prices)."""
+        import pandas as pd
+
+        from gridlink.expansion import comparison_profiles, run_expansion_study
+        from gridlink.grid_pypsa import export_load_csv
+
+        if (profile is None) == (config is None):
+            raise typer.BadParameter("give exactly one of --profile or --config")
+        if profile is not None:
+            series = _read_profile(profile)
+        else:
+            from gridlink.annual import cli_profile  # type: ignore[attr-defined]
+
+            series, derived_tdp = cli_profile(
+                config, servers=servers, rate_per_server=rate, start=start, hours=hours
+            )
+            tdp_mw = derived_tdp if tdp_mw is None else tdp_mw
+        first = series.index[0].tz_convert("UTC").ceil("h")
+        snapshots = pd.date_range(first, periods=hours, freq="h")
+        profiles = comparison_profiles(series, tdp_mw=tdp_mw)
+        result = run_expansion_study(profiles, snapshots=snapshots, seed=seed)
+        with pd.option_context("display.width", 200, "display.max_columns", 20):
+            typer.echo(
+                f"capacity expansion over {hours} h from {snapshots[0]} "
+                f"(example network, seed {seed}); costs in USD for the horizon"
+            )
+            typer.echo(result.summary.round(2).to_string())
+        if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
+            result.summary.to_csv(out / "summary.csv")
+            result.price.rename_axis("snapshot").to_csv(out / "prices.csv")
+            facility = result.facility_mw.drop(columns=["no facility"], errors="ignore")
+            facility.rename_axis("snapshot").to_csv(out / "facility-p_set.csv")
+            export_load_csv(series, out / "facility-profile.csv", name="ai_facility")
+            typer.echo(f"wrote {out}/summary.csv, prices.csv, facility-p_set.csv")
