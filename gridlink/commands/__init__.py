@@ -10,7 +10,6 @@ import typer
 COMMANDS: tuple[str, ...] = (
     "expansion",
     "evaluate",
-    "feeder",
 )
 
 
