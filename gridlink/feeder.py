@@ -70,6 +70,8 @@ __all__ = [
     "FeederResult",
     "HostingCapacityResult",
     "load_network",
+    "read_profile",
+    "read_profile_q",
     "prepare_profile",
     "reactive_power_mvar",
     "attach_facility",
@@ -190,6 +192,71 @@ def load_network(name: str, *, load_scaling: float = 1.0) -> Any:
         net.load["scaling"] = net.load["scaling"].astype(np.float64) * float(load_scaling)
     net.name = key
     return net
+
+
+def read_profile(path: str | Any) -> pd.Series:
+    """Read a facility PCC profile from Parquet (the ``gridlink feeder`` input format).
+
+    Format: one table with a ``p_mw`` column (float, active power at the PCC [MW],
+    consumer sign convention) and the time either as a tz-aware
+    ``DatetimeIndex`` (any zone; converted to UTC) or, if the index is not a
+    DatetimeIndex, as a tz-aware ``time`` column.  Times label the start of each
+    interval (the value holds over ``[t, t + step)``) and are regular.  An optional
+    ``q_mvar`` column [Mvar] is ignored here; :func:`read_profile_q` reads it.  This
+    is what ``FacilityResult.pcc_mw.to_frame().to_parquet(path)`` writes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Parquet file.
+
+    Returns
+    -------
+    pandas.Series, shape (T,)
+        ``p_mw`` [MW] with ``attrs["unit"] == "MW"`` on a UTC DatetimeIndex.
+
+    Raises
+    ------
+    FeederError
+        If the file has no ``p_mw`` column, no time (index or ``time`` column), or
+        naive times.
+    """
+    frame = _read_profile_frame(path)
+    out = pd.Series(frame["p_mw"].to_numpy(np.float64), index=frame.index, name="p_mw")
+    out.attrs["unit"] = "MW"
+    return out
+
+
+def read_profile_q(path: str | Any) -> pd.Series | None:
+    """The optional ``q_mvar`` column [Mvar] of a profile file (see :func:`read_profile`), or None."""
+    frame = _read_profile_frame(path)
+    if "q_mvar" not in frame:
+        return None
+    out = pd.Series(frame["q_mvar"].to_numpy(np.float64), index=frame.index, name="q_mvar")
+    out.attrs["unit"] = "Mvar"
+    return out
+
+
+def _read_profile_frame(path: str | Any) -> pd.DataFrame:
+    frame = pd.read_parquet(path)
+    if "p_mw" not in frame.columns:
+        raise FeederError(
+            f"profile file {path}: needs a 'p_mw' column [MW]; found columns {list(frame.columns)}"
+        )
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        if "time" not in frame.columns:
+            raise FeederError(
+                f"profile file {path}: needs a tz-aware DatetimeIndex or a 'time' column"
+            )
+        frame = frame.set_index(pd.DatetimeIndex(frame["time"])).drop(columns="time")
+    if frame.index.tz is None:
+        raise FeederError(
+            f"profile file {path}: the times are naive; write them tz-aware (UTC), e.g. "
+            "df.index = df.index.tz_localize('UTC')"
+        )
+    frame.index = frame.index.tz_convert("UTC")
+    frame.index.name = "time"
+    return frame
 
 
 def prepare_profile(

@@ -339,3 +339,49 @@ def test_hosting_capacity_in_servers(cigre, hc_shape):
 def test_hosting_capacity_refuses_violating_base_case(hc_shape):
     with pytest.raises(FeederError, match="without the facility"):
         hosting_capacity(load_network("cigre_mv"), 11, hc_shape)
+
+
+# ------------------------------------------------------------- CLI
+
+
+def test_cli_feeder_writes_tables_and_plot(tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from gridlink.commands.feeder import register
+
+    app = typer.Typer()
+    register(app)
+
+    @app.callback()
+    def _root() -> None:  # keep "feeder" as a named sub-command
+        pass
+
+    values = [0.5, 2.5, 2.5, 0.5]
+    frame = pd.DataFrame(
+        {"p_mw": values}, index=pd.date_range("2026-01-01", periods=4, freq="15min", tz="UTC")
+    )
+    frame.index.name = "time"
+    frame.to_parquet(tmp_path / "pcc.parquet")
+    out = tmp_path / "out"
+    args = ["feeder", "--profile", str(tmp_path / "pcc.parquet"), "--network", "cigre_mv", "--bus", "11",
+            "--load-scaling", "0.5", "--out", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "undervoltage" in result.output and "binding" in result.output
+    steps = pd.read_parquet(out / "feeder_steps.parquet")
+    assert str(steps.index.tz) == "UTC" and len(steps) == 4
+    net = load_network("cigre_mv", load_scaling=0.5)
+    ref = _direct(net, 11, 2.5)
+    assert steps["vm_min_pu"].iloc[1] == pytest.approx(ref.res_bus.vm_pu.min(), abs=1e-6)
+    vm = pd.read_parquet(out / "vm_pu.parquet")
+    assert vm.shape == (4, len(net.bus))
+    assert (out / "feeder_voltage.png").stat().st_size > 0
+    summary = pd.read_csv(out / "feeder_summary.csv", index_col=0)
+    assert summary.loc["undervoltage", "n_steps"] == 2
+    # a naive-time file is refused with a clear message
+    frame.index = frame.index.tz_localize(None)
+    frame.to_parquet(tmp_path / "naive.parquet")
+    args[2] = str(tmp_path / "naive.parquet")
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and "naive" in result.output

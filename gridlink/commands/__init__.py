@@ -10,6 +10,7 @@ import typer
 COMMANDS: tuple[str, ...] = (
     "expansion",
     "evaluate",
+    "feeder",
 )
 
 
