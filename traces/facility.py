@@ -45,6 +45,7 @@ import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -1233,6 +1234,78 @@ class FacilityResult:
             },
         )
         return ds
+
+    def write(
+        self, out_dir: str | Path, *, csv: bool = False, meta: Mapping[str, Any] | None = None
+    ) -> dict[str, Path]:
+        """Write the result: Parquet (and CSV on request) plus ``summary.json``.
+
+        Files: ``pcc_mw.parquet`` (PCC at ``spec.resolution``, column ``p_mw`` [MW]),
+        ``pcc_mw_250ms.parquet``, ``site_kw.parquet`` (site GPU and IT power at the
+        resolution [kW]), ``racks_kw.parquet`` / ``rows_kw.parquet`` (IT power at the
+        resolution [kW], columns ``r<row>_k<rack>`` / ``row<row>``), ``servers_kw.parquet``
+        when per-server series were kept, ``arrivals.parquet``, and ``summary.json``
+        (spec, peak/mean/energy, provenance and attribution).
+
+        Returns
+        -------
+        dict
+            Name -> path of each file written.
+        """
+        import json
+
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        freq = self.spec.resolution
+        racks = _resample(self.rack_it_kw, freq)
+        racks.columns = [f"r{r:02d}_k{k:02d}_kw" for r, k in racks.columns]
+        rows = _resample(self.row_it_kw, freq)
+        rows.columns = [f"row{r:02d}_kw" for r in rows.columns]
+        tables: dict[str, pd.DataFrame] = {
+            "pcc_mw": self.pcc_mw.to_frame("p_mw"),
+            "pcc_mw_250ms": self.pcc_mw_250ms.to_frame("p_mw"),
+            "site_kw": pd.DataFrame(
+                {
+                    "site_gpu_kw": _resample(self.site_gpu_kw, freq),
+                    "site_it_kw": _resample(self.site_it_kw, freq),
+                }
+            ),
+            "racks_kw": racks,
+            "rows_kw": rows,
+            "arrivals": self.arrival_rate_rps.to_frame("arrival_rate_rps"),
+        }
+        if self.server_it_kw is not None:
+            srv = _resample(self.server_it_kw, freq)
+            srv.columns = [f"r{r:02d}_k{k:02d}_s{s:02d}_kw" for r, k, s in srv.columns]
+            tables["servers_kw"] = srv
+        files: dict[str, Path] = {}
+        for name, df in tables.items():
+            df = df.copy()
+            df.attrs = {}
+            files[name] = out / f"{name}.parquet"
+            df.to_parquet(files[name])
+            if csv:
+                files[f"{name}_csv"] = out / f"{name}.csv"
+                df.to_csv(files[f"{name}_csv"])
+        p = self.pcc_mw
+        summary = {
+            "method": self.method,
+            "n_servers": self.spec.n_servers,
+            "replicas_per_server": self.replicas_per_server,
+            "peak_mw": float(self.pcc_mw_250ms.max()),
+            "peak_mw_at_resolution": float(p.max()),
+            "mean_mw": float(p.mean()),
+            "energy_mwh": self.energy_mwh(),
+            "resolution": freq,
+            "units": {"p_mw": "MW", "*_kw": "kW", "arrival_rate_rps": "requests/s"},
+            "spec": self.spec.to_dict(),
+            "metadata": {k: v for k, v in self.metadata.items() if k != "spec"},
+            "meta": dict(meta or {}),
+            "files": {k: str(v) for k, v in files.items()},
+        }
+        files["summary"] = out / "summary.json"
+        files["summary"].write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        return files
 
     def levels_kw(self) -> dict[str, pd.DataFrame | pd.Series]:
         """Power at each level [kW]: server (if kept), rack, row, site (IT)."""
