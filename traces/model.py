@@ -186,8 +186,9 @@ class FittedConfiguration:
         Fitted classifier with ``K_c`` outputs (``K_c == K`` unless ``state_map`` given).
     feature_set : str
         Key of :data:`FEATURE_SETS` (``"f2"``: A_t, dA_t).
-    latency : dict
-        ``traces.surrogate.LatencyModel.to_dict()`` of the batching surrogate.
+    latency : traces.surrogate.LatencyModel or dict
+        Latency model of the batching surrogate (Eq 4-5), or its ``to_dict()``; stored
+        as a ``LatencyModel`` in :attr:`latency`.
     sampler : {"iid", "ar1"}
         Power sampler (Eq 8 or Eq 9).
     phi : ndarray (K,)
@@ -216,7 +217,7 @@ class FittedConfiguration:
         mixture: PowerStateMixture,
         classifier: StateClassifier,
         feature_set: str,
-        latency: dict[str, Any],
+        latency: Any,
         sampler: str,
         phi: np.ndarray,
         power_range_w: tuple[float, float],
@@ -269,7 +270,16 @@ class FittedConfiguration:
         self.mixture = mixture
         self.classifier = classifier
         self.feature_set = feature_set
-        self.latency = dict(latency)
+        from traces.surrogate import LatencyModel
+
+        if isinstance(latency, dict):
+            latency = LatencyModel.from_dict(latency)
+        if not isinstance(latency, LatencyModel):
+            raise ModelError(
+                f"latency must be a traces.surrogate.LatencyModel or its to_dict(), got "
+                f"{type(latency).__name__}"
+            )
+        self.latency = latency
         self.sampler = sampler
         self.phi = phi
         self.power_range_w = (lo, hi)
@@ -295,10 +305,8 @@ class FittedConfiguration:
         return FEATURE_SETS[self.feature_set]
 
     def latency_model(self) -> Any:
-        """The surrogate's ``traces.surrogate.LatencyModel`` rebuilt from :attr:`latency`."""
-        from traces.surrogate import LatencyModel
-
-        return LatencyModel.from_dict(self.latency)
+        """The surrogate's ``traces.surrogate.LatencyModel`` (same as :attr:`latency`)."""
+        return self.latency
 
     def __repr__(self) -> str:
         return (
@@ -517,7 +525,7 @@ class FittedConfiguration:
             "power_range_w": list(self.power_range_w),
             "tdp_w": self.tdp_w,
             "power_limit_w": self.power_limit_w,
-            "latency": _jsonable(self.latency),
+            "latency": _jsonable(self.latency.to_dict()),
             "provenance": _jsonable(self.provenance),
             "tensors": {"file": f"{self.config_id}.safetensors", "sha256": tensor_sha256},
         }

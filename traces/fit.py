@@ -1,0 +1,527 @@
+"""Fit a :class:`~traces.model.FittedConfiguration` from measured bundles (paper Sec. 3).
+
+Pipeline per configuration:
+
+1. Power-state mixture on the measured node power of all training bundles (Eq 2; K by
+   BIC unless fixed) -> hard labels per step.
+2. Latency model of the batching surrogate on the same bundles (Eq 4-5,
+   :func:`traces.surrogate.fit_latency_model`).
+3. Training features, **computed end to end the way generation sees them**: each
+   bundle's own request schedule (:meth:`RequestSchedule.from_bundle`) is replayed
+   through the surrogate with that latency model
+   (:func:`traces.surrogate.features_for_schedule`). Training the classifier on the
+   engine's measured ``num_requests_running`` instead would teach it a feature
+   distribution (measured A_t, with its scheduler-specific timing) that it never sees at
+   generation time, where only surrogate A_t exists; the paper trains on features of the
+   same construction as generation. ``features="measured"`` is offered for comparison.
+   ``n_feature_draws`` independent surrogate draws per bundle are used (the surrogate is
+   stochastic; several draws teach the classifier p(state | surrogate features) instead
+   of one draw's accidents).
+4. BiGRU classifier on (features, labels) with early stopping on contiguous end blocks.
+5. AR(1) coefficients per state from label runs (for Eq 9); sampler choice
+   ("auto": the sampler whose generated power reproduces the measured autocorrelation
+   (lags 1-40, 0.25-10 s) better on the training bundles; the authors' rule
+   "median phi > 0.3" is recorded beside it).
+
+``fit_all(data_root, out_dir)`` fits every configuration with measured bundles and the
+transferred paper configurations and writes the shipped files; ``python -m traces.fit``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from traces.classifier import StateClassifier
+from traces.model import FEATURE_SETS, GPU_TDP_W, FittedConfiguration, feature_matrix
+from traces.sampler import estimate_ar1
+from traces.states import PowerStateMixture
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "FitError",
+    "fit_configuration",
+    "fit_all",
+    "training_features",
+    "acf",
+    "AR1_PHI_THRESHOLD",
+    "DATA_LICENSE_NOTE",
+]
+
+#: The authors' threshold on phi for using AR(1) (reference_params ``phi_threshold``).
+AR1_PHI_THRESHOLD: float = 0.3
+
+#: Recorded in every shipped configuration's provenance.
+DATA_LICENSE_NOTE: str = (
+    "Fitted parameters derived from measured bundles of github.com/grantwilkins/powertrace-sim "
+    "(no LICENSE file; raw data not redistributed here, only fitted parameters)."
+)
+
+
+class FitError(ValueError):
+    """Invalid input to fitting (no bundles, mixed configurations, bad options)."""
+
+
+def _library_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("gridlink")
+    except Exception:  # noqa: BLE001 - not installed
+        from gridlink import __version__
+
+        return __version__
+
+
+def acf(x: np.ndarray, max_lag: int) -> np.ndarray:
+    """Sample autocorrelation at lags 1..max_lag (biased estimator), shape (max_lag,)."""
+    d = np.asarray(x, dtype=np.float64) - np.mean(x)
+    den = float(d @ d)
+    if den == 0.0:
+        return np.zeros(max_lag)
+    n = d.size
+    return np.array([float(d[: n - k] @ d[k:]) / den for k in range(1, max_lag + 1)])
+
+
+def training_features(
+    bundle: Any,
+    latency: Any,
+    *,
+    feature_set: str = "f2",
+    features: str = "surrogate",
+    rng: np.random.Generator | int | None = None,
+) -> np.ndarray:
+    """Classifier input for one measured bundle, aligned with ``bundle.power_w``.
+
+    Parameters
+    ----------
+    bundle : traces.ingest.MeasuredBundle
+    latency : traces.surrogate.LatencyModel
+        Fitted on the *training* bundles only.
+    feature_set : str
+        Key of :data:`traces.model.FEATURE_SETS`.
+    features : {"surrogate", "measured"}
+        ``"surrogate"``: the bundle's request schedule through the batching surrogate
+        (what generation sees). ``"measured"``: the engine log's ``num_requests_running``
+        (f2 only; NaN before the engine log starts is set to 0 and counted in the log).
+    rng : numpy.random.Generator or int or None
+        Random source of the surrogate.
+
+    Returns
+    -------
+    ndarray (T, F)
+        T = ``len(bundle.power_w)``.
+    """
+    t_len = len(bundle.power_w)
+    if features == "measured":
+        if feature_set != "f2":
+            raise FitError("features='measured' only provides f2 (A_t, dA_t)")
+        if bundle.active_requests is None:
+            raise FitError(f"{bundle.run_id}: no engine log, use features='surrogate'")
+        a = bundle.active_requests.to_numpy(dtype=np.float64)
+        n_nan = int(np.isnan(a).sum())
+        if n_nan:
+            logger.info("%s: %d grid points before the engine log set to A=0", bundle.run_id, n_nan)
+        a = np.nan_to_num(a, nan=0.0)
+        return np.stack([a, np.diff(a, prepend=a[:1])], axis=1)
+    if features != "surrogate":
+        raise FitError(f"features must be 'surrogate' or 'measured', got {features!r}")
+    from traces.schedule import RequestSchedule
+    from traces.surrogate import features_for_schedule
+
+    sched = RequestSchedule.from_bundle(bundle)
+    wf = features_for_schedule(sched, latency, rng=rng)
+    x = feature_matrix(wf, FEATURE_SETS[feature_set])
+    if x.shape[0] < t_len:
+        raise FitError(
+            f"{bundle.run_id}: surrogate gave {x.shape[0]} steps for {t_len} power samples"
+        )
+    if x.shape[0] > t_len:
+        logger.debug("%s: surrogate horizon trimmed %d -> %d", bundle.run_id, x.shape[0], t_len)
+    return x[:t_len]
+
+
+def _power_limit_w(bundle: Any) -> float | None:
+    """Enforced power limit x TP [W] from a ``power.limit`` column of the power log, if any."""
+    src = (bundle.metadata or {}).get("sources", {}).get("power", {})
+    path = src.get("path") if isinstance(src, dict) else None
+    if not path or not Path(path).exists():
+        return None
+    import pandas as pd
+
+    head = pd.read_csv(path, nrows=0).columns
+    cols = [c for c in head if c.strip().startswith("power.limit")]
+    if not cols:
+        return None
+    lim = pd.read_csv(path, usecols=[cols[0]])[cols[0]]
+    lim = pd.to_numeric(lim.astype(str).str.replace("W", "").str.strip(), errors="coerce")
+    if lim.notna().sum() == 0:
+        return None
+    return float(lim.median()) * int(bundle.tp)
+
+
+def _sources(bundles: Sequence[Any]) -> list[dict[str, Any]]:
+    out = []
+    for b in bundles:
+        srcs = (b.metadata or {}).get("sources", {})
+        files = {}
+        for k, v in srcs.items():
+            if isinstance(v, dict):
+                p = v.get("path", "")
+                # keep the path relative to the data root (config/run/file)
+                rel = "/".join(Path(p).parts[-3:]) if p else ""
+                files[k] = {"path": rel, "sha256": v.get("sha256")}
+        out.append({"config_id": b.config_id, "run_id": b.run_id, "files": files})
+    return out
+
+
+def _choose_sampler(
+    sampler: str,
+    cfg: FittedConfiguration,
+    xs: Sequence[np.ndarray],
+    powers: Sequence[np.ndarray],
+    phi_info: dict[str, Any],
+    seed: int,
+    max_lag: int = 40,
+) -> tuple[str, dict[str, Any]]:
+    med_phi = float(np.median(phi_info["phi"]))
+    info: dict[str, Any] = {
+        "phi_median": med_phi,
+        "phi_threshold": AR1_PHI_THRESHOLD,
+        "threshold_rule_choice": "ar1" if med_phi > AR1_PHI_THRESHOLD else "iid",
+        "phi_n_pairs": [int(v) for v in phi_info["n_pairs"]],
+        "phi_raw": [float(v) for v in phi_info["phi_raw"]],
+        "n_clipped_phi": int(phi_info["n_clipped_phi"]),
+        "min_run_length": int(phi_info["min_run_length"]),
+    }
+    # ACF error of each sampler on the training bundles (in-sample features)
+    errs: dict[str, float] = {}
+    for kind in ("iid", "ar1"):
+        cfg.sampler = kind
+        e = []
+        w = []
+        for i, (x, p) in enumerate(zip(xs, powers, strict=True)):
+            lag = min(max_lag, p.size // 4)
+            if lag < 1:
+                continue
+            g = cfg.generate_from_features(x, rng=np.random.default_rng([seed, 7, i]))
+            e.append(float(np.mean((acf(g, lag) - acf(p, lag)) ** 2)))
+            w.append(p.size)
+        errs[kind] = float(np.average(e, weights=w)) if e else float("nan")
+    info["acf_mse_lags_1_40"] = errs
+    if sampler == "auto":
+        choice = "ar1" if errs["ar1"] < errs["iid"] else "iid"
+        info["reason"] = (
+            f"auto: ACF MSE over lags 1-{max_lag} on the training bundles iid={errs['iid']:.4f}, "
+            f"ar1={errs['ar1']:.4f} -> {choice} (authors' rule median phi "
+            f"{med_phi:.2f} > {AR1_PHI_THRESHOLD} would give {info['threshold_rule_choice']})"
+        )
+    elif sampler == "threshold":
+        choice = info["threshold_rule_choice"]
+        info["reason"] = f"threshold: median phi {med_phi:.2f} vs {AR1_PHI_THRESHOLD} -> {choice}"
+    elif sampler in ("iid", "ar1"):
+        choice = sampler
+        info["reason"] = f"set by caller ({sampler})"
+    else:
+        raise FitError(f"sampler must be 'auto', 'threshold', 'iid' or 'ar1', got {sampler!r}")
+    cfg.sampler = choice
+    return choice, info
+
+
+def fit_configuration(
+    bundles: Sequence[Any],
+    *,
+    n_states: int | str = "bic",
+    k_range: tuple[int, int] = (4, 12),
+    feature_set: str = "f2",
+    seed: int = 0,
+    max_epochs: int = 60,
+    sampler: str = "auto",
+    features: str = "surrogate",
+    n_feature_draws: int = 3,
+    latency: Any = None,
+    config_id: str | None = None,
+    classifier_kwargs: dict[str, Any] | None = None,
+    baseline_stats: bool = True,
+) -> FittedConfiguration:
+    """Fit one configuration from its measured bundles.
+
+    Parameters
+    ----------
+    bundles : sequence of traces.ingest.MeasuredBundle
+        Training bundles, all of one ``config_id`` (unless ``config_id`` is given).
+    n_states : int or "bic", default "bic"
+        Mixture size K or BIC selection over ``k_range``.
+    k_range : (int, int), default (4, 12)
+    feature_set : {"f2", "f4"}, default "f2"
+        f2 = (A_t, dA_t) (paper); f4 adds the surrogate's ``prefill_tokens`` and
+        ``decode_rate``.
+    seed : int, default 0
+        Seeds the mixture, the surrogate draws, the classifier and the sampler check.
+    max_epochs : int, default 60
+    sampler : {"auto", "threshold", "iid", "ar1"}, default "auto"
+    features : {"surrogate", "measured"}, default "surrogate"
+        Source of the training features (see module docstring).
+    n_feature_draws : int, default 3
+        Surrogate draws per bundle (ignored for measured features).
+    latency : traces.surrogate.LatencyModel, optional
+        Use this latency model instead of fitting one on ``bundles``.
+    config_id : str, optional
+        Override (default: the bundles' common ``config_id``).
+    classifier_kwargs : dict, optional
+        Extra :class:`~traces.classifier.StateClassifier` arguments.
+    baseline_stats : bool, default True
+        Store :func:`traces.baselines.baseline_stats` of the training data in the
+        provenance (used by the facility's baseline methods).
+
+    Returns
+    -------
+    FittedConfiguration
+
+    Raises
+    ------
+    FitError
+        No bundles, mixed configurations, unknown feature set / sampler / GPU.
+    """
+    t0 = time.perf_counter()
+    bundles = list(bundles)
+    if not bundles:
+        raise FitError(
+            "bundles is empty; pass at least one MeasuredBundle (traces.ingest.load_bundle)"
+        )
+    ids = sorted({b.config_id for b in bundles})
+    if config_id is None:
+        if len(ids) > 1:
+            raise FitError(f"bundles mix configurations {ids}; fit one at a time or pass config_id")
+        config_id = ids[0]
+    if feature_set not in FEATURE_SETS:
+        raise FitError(f"feature_set {feature_set!r} unknown; use one of {sorted(FEATURE_SETS)}")
+    if n_feature_draws < 1:
+        raise FitError(f"n_feature_draws must be >= 1, got {n_feature_draws}")
+    b0 = bundles[0]
+    if b0.gpu not in GPU_TDP_W:
+        raise FitError(f"GPU {b0.gpu!r} has no nameplate TDP in GPU_TDP_W {sorted(GPU_TDP_W)}")
+
+    powers = [b.power_w.to_numpy(dtype=np.float64) for b in bundles]
+    for b, p in zip(bundles, powers, strict=True):
+        if np.isnan(p).any():
+            raise FitError(f"{b.run_id}: power_w has NaN; reload the bundle with gap interpolation")
+    p_all = np.concatenate(powers)
+    mixture = PowerStateMixture(n_states, k_range=k_range, random_state=seed).fit(p_all)
+    labels = [mixture.predict(p) for p in powers]
+
+    if latency is None:
+        from traces.surrogate import fit_latency_model
+
+        latency = fit_latency_model(bundles)
+
+    n_draws = 1 if features == "measured" else int(n_feature_draws)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    first_draw: list[np.ndarray] = []
+    for i, (b, lab) in enumerate(zip(bundles, labels, strict=True)):
+        for d in range(n_draws):
+            x = training_features(
+                b,
+                latency,
+                feature_set=feature_set,
+                features=features,
+                rng=np.random.default_rng([seed, i, d]),
+            )
+            xs.append(x)
+            ys.append(lab)
+            if d == 0:
+                first_draw.append(x)
+
+    ckw = {"max_epochs": max_epochs, "random_state": seed, **(classifier_kwargs or {})}
+    clf = StateClassifier(mixture.n_states_, **ckw).fit(xs, ys)
+
+    seg = np.concatenate([np.full(p.size, i) for i, p in enumerate(powers)])
+    phi_info = estimate_ar1(p_all, np.concatenate(labels), mixture.means_, segment_ids=seg)
+    limits = [_power_limit_w(b) for b in bundles]
+    limits = [v for v in limits if v is not None]
+    cfg = FittedConfiguration(
+        config_id=config_id,
+        mixture=mixture,
+        classifier=clf,
+        feature_set=feature_set,
+        latency=latency,
+        sampler="iid",
+        phi=phi_info["phi"],
+        power_range_w=(float(p_all.min()), float(p_all.max())),
+        model=b0.model,
+        gpu=b0.gpu,
+        tp=b0.tp,
+        tdp_w=GPU_TDP_W[b0.gpu] * b0.tp,
+        power_limit_w=max(limits) if limits else None,
+        source="measured",
+    )
+    _, sinfo = _choose_sampler(sampler, cfg, first_draw, powers, phi_info, seed)
+    cfg.sampler_info = sinfo
+    idle = []
+    for b in bundles:
+        first = b.requests["arrival_time"].min()
+        pre = b.power_w[b.power_w.index < first]
+        if len(pre):
+            idle.append(float(pre.median()))
+    prov: dict[str, Any] = {
+        "sources": _sources(bundles),
+        "data_license": DATA_LICENSE_NOTE,
+        "seed": int(seed),
+        "library_version": _library_version(),
+        "torch_version": __import__("torch").__version__,
+        "features": features,
+        "n_feature_draws": n_draws,
+        "n_steps": int(p_all.size),
+        "k_selection": "bic" if isinstance(n_states, str) else "fixed",
+        "training": {
+            "val_accuracy": clf.history_.get("val_accuracy"),
+            "best_val_loss": clf.history_.get("best_val_loss"),
+            "epochs_run": clf.history_.get("epochs_run"),
+            "classifier_fit_time_s": clf.history_.get("fit_time_s"),
+        },
+        "idle_median_w": float(np.median(idle)) if idle else None,
+        "tdp_note": (
+            f"tdp_w = {GPU_TDP_W[b0.gpu]:.0f} W nameplate ({b0.gpu} datasheet) x TP {b0.tp}; "
+            "power_limit_w = enforced limit from the power log when recorded"
+        ),
+    }
+    if baseline_stats:
+        try:
+            from traces.baselines import baseline_stats as _bstats
+
+            prov["baseline_stats"] = _bstats(bundles, tdp_w=cfg.tdp_w)
+        except Exception as exc:  # noqa: BLE001 - optional extra, never blocks a fit
+            logger.warning("baseline_stats failed for %s: %r", config_id, exc)
+    prov["fit_time_s"] = time.perf_counter() - t0
+    cfg.provenance = prov
+    logger.info(
+        "fitted %s: K=%d sampler=%s val_acc=%.3f in %.1f s",
+        config_id,
+        cfg.n_states,
+        cfg.sampler,
+        prov["training"]["val_accuracy"] or float("nan"),
+        prov["fit_time_s"],
+    )
+    return cfg
+
+
+def fit_all(
+    data_root: str | Path,
+    out_dir: str | Path,
+    *,
+    config_ids: Sequence[str] | None = None,
+    seed: int = 0,
+    max_epochs: int = 60,
+    feature_set: str = "f2",
+    transfer: bool = True,
+) -> list[FittedConfiguration]:
+    """Fit every configuration with measured bundles under ``data_root`` and save them.
+
+    Also builds the transferred paper configurations from ``data_root/reference_params``
+    (see :func:`traces.registry.build_transferred`) when ``transfer`` is True, and writes
+    ``index.json`` (one summary row per configuration) into ``out_dir``.
+
+    Returns
+    -------
+    list of FittedConfiguration
+    """
+    from traces.ingest import find_bundles, load_bundle
+
+    root = Path(data_root)
+    out = Path(out_dir)
+    groups: dict[str, list[Any]] = {}
+    for p in find_bundles(root):
+        b = load_bundle(p)
+        groups.setdefault(b.config_id, []).append(b)
+    if config_ids:
+        unknown = sorted(set(config_ids) - set(groups))
+        if unknown:
+            raise FitError(f"no measured bundles for {unknown}; available: {sorted(groups)}")
+        groups = {k: v for k, v in groups.items() if k in config_ids}
+    fitted: list[FittedConfiguration] = []
+    for cid in sorted(groups):
+        cfg = fit_configuration(
+            sorted(groups[cid], key=lambda b: b.run_id),
+            seed=seed,
+            max_epochs=max_epochs,
+            feature_set=feature_set,
+        )
+        cfg.save(out)
+        fitted.append(cfg)
+    if transfer:
+        from traces.registry import build_transferred
+
+        ref = root / "reference_params"
+        if ref.exists():
+            have = {c.config_id: c for c in fitted}
+            for cid in sorted(groups):
+                if cid not in have and (out / f"{cid}.json").exists():
+                    have[cid] = FittedConfiguration.load(out / f"{cid}.json")
+            for cfg in build_transferred(ref, have):
+                cfg.save(out)
+                fitted.append(cfg)
+    write_index(out)
+    return fitted
+
+
+def write_index(out_dir: str | Path) -> Path:
+    """Write ``index.json`` summarising every configuration JSON in ``out_dir``."""
+    out = Path(out_dir)
+    rows = []
+    for jp in sorted(out.glob("*.json")):
+        if jp.name == "index.json":
+            continue
+        m = json.loads(jp.read_text())
+        prov = m.get("provenance", {})
+        rows.append(
+            {
+                "config_id": m["config_id"],
+                "model": m["model"],
+                "gpu": m["gpu"],
+                "tp": m["tp"],
+                "source": m["source"],
+                "K": m["n_states"],
+                "sampler": m["sampler"],
+                "feature_set": m["feature_set"],
+                "tdp_w": m["tdp_w"],
+                "power_min_w": m["power_range_w"][0],
+                "power_max_w": m["power_range_w"][1],
+                "provenance": prov.get("summary")
+                or ", ".join(s["run_id"] for s in prov.get("sources", []))
+                or "",
+                "json_sha256": hashlib.sha256(jp.read_bytes()).hexdigest(),
+            }
+        )
+    ip = out / "index.json"
+    ip.write_text(json.dumps({"schema_version": 1, "configurations": rows}, indent=1) + "\n")
+    return ip
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m traces.fit DATA_ROOT [OUT_DIR]`` (default: the package's shipped folder)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Fit all configurations from measured bundles.")
+    ap.add_argument("data_root")
+    ap.add_argument(
+        "out_dir", nargs="?", default=str(Path(__file__).parent / "data" / "configurations")
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--max-epochs", type=int, default=60)
+    ap.add_argument("--config-id", action="append")
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    fit_all(a.data_root, a.out_dir, config_ids=a.config_id, seed=a.seed, max_epochs=a.max_epochs)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
