@@ -15,6 +15,7 @@ from traces.surrogate import (
     BatchTimeline,
     LatencyModel,
     SurrogateError,
+    active_at,
     estimate_tbt,
     features_for_schedule,
     fit_latency_model,
@@ -275,32 +276,47 @@ def test_tbt_matches_readme_and_littles_law(bundles):
         assert estimate_tbt(b)["mean_s"] == pytest.approx(little, rel=0.06)
 
 
-# Thresholds (docs/surrogate.md): the worst bundle is the BurstGPT replay (corr 0.68,
-# mean A +19 %); the ShareGPT bundles all reach corr >= 0.89. Margins ~0.05-0.1 below.
-MIN_CORR_ALL = 0.60
-MIN_CORR_SHAREGPT = 0.85
-MAX_KS = 0.20
-MAX_MAE = 1.5
-MAX_MEAN_REL_ERR = 0.25
+# Thresholds (docs/surrogate.md), from validate_surrogate over seeds 0-9: worst bundle is
+# the BurstGPT replay (corr 0.83, mean A +13.7 %; instantaneous corr 0.67); the ShareGPT
+# bundles all reach corr >= 0.93 (instantaneous >= 0.89).  Margins ~0.03-0.08 below.
+MIN_CORR_ALL = 0.75
+MIN_CORR_SHAREGPT = 0.90
+MIN_CORR_INSTANT_ALL = 0.60
+MIN_CORR_INSTANT_SHAREGPT = 0.85
+MAX_KS = 0.17
+MAX_MAE = 1.25
+MAX_MEAN_REL_ERR = 0.20
 
 
 def test_validate_surrogate_on_measured_bundles(bundles):
     table = validate_surrogate(bundles, rng=0, n_seeds=3)
-    assert len(table) == 9
+    assert len(table) == 9 and (table["observe"] == "engine").all()
     assert set(table["fit"].str.split(" ").str[0]) == {"leave-one-out", "own"}
     loo = table[table["config_id"] == "qwen3-8b_A100_tp1"]
     assert (loo["fit"] == "leave-one-out (3 other)").all()
-    assert (table["corr"] >= MIN_CORR_ALL).all(), table[["run_id", "corr"]]
+    cols = ["run_id", "corr", "corr_instant", "ks", "mae"]
+    assert (table["corr"] >= MIN_CORR_ALL).all(), table[cols]
+    assert (table["corr_instant"] >= MIN_CORR_INSTANT_ALL).all(), table[cols]
     sharegpt = table[~table["run_id"].str.contains("trace_replay")]
-    assert (sharegpt["corr"] >= MIN_CORR_SHAREGPT).all(), sharegpt[["run_id", "corr"]]
-    assert (table["ks"] <= MAX_KS).all(), table[["run_id", "ks"]]
-    assert (table["mae"] <= MAX_MAE).all(), table[["run_id", "mae"]]
+    assert len(sharegpt) == 8
+    assert (sharegpt["corr"] >= MIN_CORR_SHAREGPT).all(), sharegpt[cols]
+    assert (sharegpt["corr_instant"] >= MIN_CORR_INSTANT_SHAREGPT).all(), sharegpt[cols]
+    assert (table["ks"] <= MAX_KS).all(), table[cols]
+    assert (table["mae"] <= MAX_MAE).all(), table[cols]
     rel = (table["mean_a_simulated"] - table["mean_a_measured"]).abs() / table["mean_a_measured"]
     assert (rel <= MAX_MEAN_REL_ERR).all(), rel
+    # observing the simulation like the engine (scrape + sample-and-hold) helps everywhere
+    assert (table["corr"] > table["corr_instant"]).all(), table[cols]
     # the surrogate beats a constant prediction at the measured mean (MAE of the mean)
     for b, row in zip(bundles, table.itertuples(), strict=True):
         a = b.active_requests.to_numpy()[-row.n_points :]
         assert row.mae < np.abs(a - a.mean()).mean()
+
+
+def test_active_at_matches_features_on_grid():
+    tl = simulate_batching(_random_schedule(2), LAT, max_batch=3, rng=2)
+    f = workload_features(tl, dt_s=0.05)
+    np.testing.assert_array_equal(active_at(tl, f.time_s), f.active)
 
 
 def test_fit_errors():

@@ -70,6 +70,7 @@ __all__ = [
     "WorkloadFeatures",
     "workload_features",
     "features_for_schedule",
+    "active_at",
     "validate_surrogate",
 ]
 
@@ -791,7 +792,7 @@ def _compare(measured: np.ndarray, simulated: np.ndarray) -> dict[str, float]:
     return {
         "mae": float(np.abs(err).mean()),
         "rmse": float(np.sqrt((err**2).mean())),
-        "ks": float(stats.ks_2samp(measured, simulated).statistic),
+        "ks": float(stats.ks_2samp(measured, simulated, method="asymp").statistic),
         "corr": corr,
         "mean_a_measured": float(measured.mean()),
         "mean_a_simulated": float(simulated.mean()),
@@ -800,12 +801,50 @@ def _compare(measured: np.ndarray, simulated: np.ndarray) -> dict[str, float]:
     }
 
 
+def active_at(timeline: BatchTimeline, times_s: np.ndarray) -> np.ndarray:
+    """Exact A(t) = #{start_i <= t} - #{end_i <= t} at arbitrary times [s] (Eq 6).
+
+    Parameters
+    ----------
+    timeline : BatchTimeline
+    times_s : numpy.ndarray, shape (M,)
+        Times [s] after ``timeline.start``.
+
+    Returns
+    -------
+    numpy.ndarray of float64, shape (M,)
+    """
+    t = np.asarray(times_s, dtype=np.float64)
+    return (_count_le(np.sort(timeline.start_s), t) - _count_le(np.sort(timeline.end_s), t)).astype(
+        np.float64
+    )
+
+
+def _sampled_like_engine(
+    timeline: BatchTimeline, grid_s: np.ndarray, engine_s: np.ndarray, dt_s: float
+) -> np.ndarray:
+    """Simulated A_t observed the way ``MeasuredBundle.active_requests`` observes vLLM.
+
+    The engine count is scraped at the engine log's times and put on the power grid by
+    sample-and-hold (last engine sample at or before each grid time; the first sample
+    if it lies within one step after the grid time), as in ``traces.ingest``.  Doing
+    the same to the simulation removes the 0–250 ms staleness of the measurement from
+    the comparison.
+    """
+    at_engine = active_at(timeline, engine_s)
+    pos = np.searchsorted(engine_s, grid_s, side="right") - 1
+    early = pos < 0
+    pos = np.where(early & (engine_s[0] <= grid_s + dt_s), 0, pos)
+    return np.where(pos >= 0, at_engine[np.clip(pos, 0, None)], np.nan)
+
+
 def validate_surrogate(
     bundles: Sequence[MeasuredBundle],
     *,
     max_batch: int = MAX_BATCH,
     rng: RngLike = 0,
     n_seeds: int = 1,
+    observe: str = "engine",
 ) -> pd.DataFrame:
     """Simulated vs measured active requests on measured bundles (paper Appendix A.1).
 
@@ -831,6 +870,12 @@ def validate_surrogate(
         Seeds the simulations; each bundle and seed gets its own child stream.
     n_seeds : int
         Simulations per bundle; metrics are averaged over them.
+    observe : {"engine", "instant"}
+        How the simulated A_t is read on the grid.  ``"engine"`` (default): evaluated at
+        the engine log's scrape times and sample-and-held onto the grid exactly as the
+        measured count is (``traces.ingest``), so both carry the same 0–250 ms
+        staleness; ``"instant"``: the exact count at each grid time (Eq 6).  The
+        ``*_instant`` columns always give the instantaneous comparison.
 
     Returns
     -------
@@ -838,8 +883,8 @@ def validate_surrogate(
         One row per bundle: ``config_id``, ``run_id``, ``fit``, ``n_requests``,
         ``n_points``, ``mae``, ``rmse`` [requests], ``ks`` (two-sample KS statistic of
         the A_t distributions), ``corr`` (Pearson), ``mean_a_measured``,
-        ``mean_a_simulated``, ``max_a_measured``, ``max_a_simulated``, ``tbt_mean_ms``,
-        ``ttft_a1``.
+        ``mean_a_simulated``, ``max_a_measured``, ``max_a_simulated``, ``corr_instant``,
+        ``mae_instant``, ``observe``, ``tbt_mean_ms``, ``ttft_a1``.
 
     Raises
     ------
@@ -848,6 +893,8 @@ def validate_surrogate(
     """
     if not bundles:
         raise SurrogateError("bundles: nothing to validate")
+    if observe not in ("engine", "instant"):
+        raise SurrogateError(f"observe: expected 'engine' or 'instant', got {observe!r}")
     seeds = np.random.SeedSequence(
         rng if isinstance(rng, int) else np.random.default_rng(rng).integers(2**63)
     ).spawn(len(bundles))
@@ -863,20 +910,34 @@ def validate_surrogate(
             latency = fit_latency_model([b])
             fit = "own bundle (in-sample)"
         schedule = RequestSchedule.from_bundle(b)
-        measured_all = b.active_requests.to_numpy(dtype=np.float64)
+        measured = b.active_requests.to_numpy(dtype=np.float64)
+        grid_s = (
+            (pd.DatetimeIndex(b.active_requests.index) - schedule.start).total_seconds()
+        ).to_numpy(dtype=np.float64)
+        dt_s = float(grid_s[1] - grid_s[0]) if len(grid_s) > 1 else DT_S
         first = schedule.arrival_s[0] if len(schedule) else 0.0
+        keep = (grid_s >= first) & np.isfinite(measured)
+        use_engine = observe == "engine" and b.engine is not None
+        if observe == "engine" and b.engine is None:
+            logger.info("%s: no engine log; comparing the instantaneous A_t", _label(b))
+        engine_s = (
+            (pd.DatetimeIndex(b.engine.index) - schedule.start).total_seconds().to_numpy()
+            if use_engine
+            else None
+        )
         metrics = []
         for child in seed.spawn(n_seeds):
-            feats = features_for_schedule(
-                schedule,
-                latency,
-                max_batch=max_batch,
-                rng=np.random.default_rng(child),
-                extra=False,
+            tl = simulate_batching(
+                schedule, latency, max_batch=max_batch, rng=np.random.default_rng(child)
             )
-            sim = feats.active[: len(measured_all)]
-            keep = (feats.time_s[: len(measured_all)] >= first) & np.isfinite(measured_all)
-            metrics.append(_compare(measured_all[keep], sim[keep]))
+            instant = active_at(tl, grid_s)
+            sim = _sampled_like_engine(tl, grid_s, engine_s, dt_s) if use_engine else instant
+            keep_k = keep & np.isfinite(sim)
+            m = _compare(measured[keep_k], sim[keep_k])
+            inst = _compare(measured[keep_k], instant[keep_k])
+            m["corr_instant"] = inst["corr"]
+            m["mae_instant"] = inst["mae"]
+            metrics.append(m)
         row = {k: float(np.mean([m[k] for m in metrics])) for k in metrics[0]}
         rows.append(
             {
@@ -886,6 +947,7 @@ def validate_surrogate(
                 "n_requests": len(schedule),
                 "n_points": int(keep.sum()),
                 **row,
+                "observe": "engine" if use_engine else "instant",
                 "tbt_mean_ms": latency.mean_tbt_s * 1e3,
                 "ttft_a1": latency.ttft_a1,
             }
