@@ -286,6 +286,9 @@ def test_replay_azure_window_and_thinning():
     assert abs(np.mean(rates) - 2.0) < 4 * sd
     with pytest.raises(ScheduleError, match="cannot add"):
         replay_azure("conv", offset_s=600.0, duration_s=900.0, target_rate_per_s=own * 1.01)
+    moved = replay_azure("conv", offset_s=600.0, duration_s=900.0, start="2024-05-16T19:00Z")
+    assert moved.start == pd.Timestamp("2024-05-16T19:00Z")
+    np.testing.assert_array_equal(moved.arrival_s, s.arrival_s)
 
 
 def test_replay_azure_full_trace_keeps_every_row():

@@ -297,6 +297,8 @@ class RequestSchedule:
         if n_moved:
             logger.info("from_frame: sorted %d of %d requests by arrival time", n_moved, len(order))
         times = times[order]
+        if start is None and len(times) == 0:
+            raise ScheduleError("start: required for an empty frame (no first arrival to use)")
         t0 = _as_utc(start, name="start") if start is not None else times[0]
         arrival_s = (times - t0).total_seconds().to_numpy(dtype=np.float64)
         if duration_s is None:
@@ -970,13 +972,15 @@ def replay_azure(
     offset_s: float = 0.0,
     duration_s: float | None = None,
     target_rate_per_s: float | None = None,
+    start: pd.Timestamp | str | None = None,
     rng: RngLike = None,
 ) -> RequestSchedule:
     """Replay an Azure LLM inference trace as a request schedule (paper §4, Azure day).
 
     The window ``[t_first + offset_s, t_first + offset_s + duration_s)`` of the trace is
     kept (``t_first`` = first request), with its real arrival times and token counts.
-    ``start`` is the window's wall-clock start (UTC; 2023 stamps are treated as UTC).
+    The schedule's ``start`` is the window's wall-clock start (UTC; 2023 stamps are
+    treated as UTC) unless ``start`` is given.
     With ``target_rate_per_s`` the window is thinned independently (each request kept
     with probability ``target / window_rate``) to that mean rate; the bursts of the
     trace are kept, only scaled.
@@ -993,6 +997,9 @@ def replay_azure(
     target_rate_per_s : float, optional
         Mean rate after thinning [req/s]; must not exceed the window's own rate
         ``N / duration_s`` (thinning cannot add requests).
+    start : pandas.Timestamp or str, optional
+        Move the replay to this tz-aware wall-clock start (e.g. replay the 2023 hour on
+        another day); default the window's own start in the trace.
     rng : numpy.random.Generator, int or None
         Used only for thinning.
 
@@ -1042,6 +1049,14 @@ def replay_azure(
         start=start,
         duration_s=float(sched_dur),
     )
+    if start is not None:
+        schedule = RequestSchedule(
+            schedule.arrival_s,
+            schedule.n_in,
+            schedule.n_out,
+            _as_utc(start, name="start"),
+            schedule.duration_s,
+        )
     if target_rate_per_s is None:
         return schedule
     target = _check_positive(target_rate_per_s, name="target_rate_per_s")
