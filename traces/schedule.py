@@ -1022,8 +1022,8 @@ def replay_azure(
     span_s = (times.max() - t_first).total_seconds()
     if off > span_s:
         raise ScheduleError(f"offset_s: {off} s is after the trace's last request ({span_s:.3f} s)")
-    start = t_first + pd.Timedelta(seconds=off)
-    rel = (times - start).total_seconds().to_numpy(dtype=np.float64)
+    window_start = t_first + pd.Timedelta(seconds=off)
+    rel = (times - window_start).total_seconds().to_numpy(dtype=np.float64)
     if duration_s is None:
         inside = rel >= 0
         sched_dur = float(rel[inside].max()) if inside.any() else 0.0
@@ -1046,7 +1046,7 @@ def replay_azure(
                 "n_out": window["n_out"].to_numpy(),
             }
         ),
-        start=start,
+        start=window_start,
         duration_s=float(sched_dur),
     )
     if start is not None:
