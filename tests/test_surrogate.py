@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from traces.schedule import RequestSchedule, TokenDistribution, poisson
@@ -97,6 +99,25 @@ def test_simulation_matches_reference_event_simulation(seed, max_batch):
     assert tl.n_queued == int((ref_start > sched.arrival_s).sum())
     if max_batch == 1:
         assert tl.n_queued > 0  # the reference exercised the queue
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    gaps=st.lists(st.integers(0, 3), min_size=1, max_size=60),
+    services=st.lists(st.integers(1, 8), min_size=60, max_size=60),
+    max_batch=st.integers(1, 6),
+)
+def test_fifo_on_integer_times_with_exact_coincidences(gaps, services, max_batch):
+    # integer arrivals and service times: many ties and slots freed exactly at an arrival
+    from traces.surrogate import _fifo_starts
+
+    arrival = np.cumsum(gaps).astype(np.float64)
+    service = np.asarray(services[: len(arrival)], dtype=np.float64)
+    got = _fifo_starts(arrival, service, max_batch)
+    ref_start, _ = reference_fifo(
+        list(arrival), list(service), [0.0] * len(arrival), [1] * len(arrival), max_batch
+    )
+    np.testing.assert_array_equal(got, ref_start)
 
 
 def test_simulation_never_exceeds_max_batch_and_is_fifo():
