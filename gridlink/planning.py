@@ -209,6 +209,11 @@ def oversubscription(
     seed_list = list(range(spec.seed, spec.seed + seeds)) if isinstance(seeds, int) else list(seeds)
     if not seed_list:
         raise ValueError("seeds: give at least one seed")
+    if spec.assignment.by in ("row", "rack"):  # type: ignore[union-attr]
+        raise ValueError(
+            "oversubscription grows one row rack by rack; give an assignment that does not "
+            "depend on the position (one config id, or by='fraction')"
+        )
     base_rack_kw = spec.servers_per_rack * spec.it_base_kw_per_server
     if max_racks is None:
         max_racks = int(row_limit_kw // base_rack_kw) + 1 if base_rack_kw > 0 else 200
@@ -316,7 +321,7 @@ def oversubscription_vs_correlation(
             max_racks=max_racks,
         )
         rows[float(rho)] = res.answer.loc[method].to_dict()
-    df = pd.DataFrame.from_dict(rows, orient="index")
+    df = pd.DataFrame.from_dict(rows, orient="index", columns=["racks_p95", "racks_peak"])
     df.index.name = "correlation"
     return df
 

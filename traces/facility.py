@@ -66,6 +66,9 @@ __all__ = [
     "validate_configurations",
     "assemble",
     "simulate_rack",
+    "simulate_racks",
+    "rack_groups",
+    "CHUNK_STEPS",
     "iter_racks",
     "server_seed",
     "replica_schedule",
@@ -873,6 +876,12 @@ def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Genera
     )
 
 
+#: Default size of a chunk of work: replica-steps generated together (about 2^20, i.e.
+#: 256 BiGRU windows of 4096 steps).  Large enough for an efficient batched GRU on a CPU,
+#: small enough to bound memory (features + probabilities of one chunk, ~100 MB).
+CHUNK_STEPS: int = 2**20
+
+
 def _generate(
     gen: Any, feats: list[Any], rngs: list[np.random.Generator], T: int
 ) -> list[np.ndarray]:
@@ -881,7 +890,10 @@ def _generate(
 
     with torch.inference_mode():
         if hasattr(gen, "generate_many") and len(feats) > 1:
-            outs = list(gen.generate_many(feats, rngs))
+            try:
+                outs = list(gen.generate_many(feats, rngs, batch_windows=256))
+            except TypeError:  # a generate_many without batch_windows
+                outs = list(gen.generate_many(feats, rngs))
         else:
             outs = [gen.generate_from_features(f, rng=r) for f, r in zip(feats, rngs, strict=True)]
     res = []
@@ -893,25 +905,28 @@ def _generate(
     return res
 
 
-def simulate_rack(
+def simulate_racks(
     spec: FacilitySpec,
-    rack: int,
+    racks: Sequence[int],
     *,
     methods: Sequence[str] = ("model",),
     keep_servers: bool = False,
     shared: tuple[np.ndarray, np.ndarray] | None = None,
-) -> RackChunk:
-    """Generate one rack: schedules, surrogate features and power for every replica.
+) -> list[RackChunk]:
+    """Generate a group of racks: schedules, surrogate features and power of every replica.
 
-    Features (A_t, dA_t) are computed once per replica and shared by all ``methods``,
-    so the model and the baselines see identical traffic.
+    All replicas of the group that run one configuration go through one batched
+    ``generate_many`` call.  Features (A_t, dA_t) are computed once per replica and
+    shared by all ``methods``, so the model and the baselines see identical traffic.
+    Each replica's randomness comes only from its server's seed sequence, so the result
+    of a rack does not depend on which racks it is grouped with.
 
     Parameters
     ----------
     spec : FacilitySpec
         Facility.
-    rack : int
-        Rack index in ``[0, n_racks)`` (row-major).
+    racks : sequence of int
+        Rack indices in ``[0, n_racks)`` (row-major).
     methods : sequence of str
         Any of :data:`METHODS`; the first is returned in ``gpu_w``.
     keep_servers : bool
@@ -921,57 +936,95 @@ def simulate_rack(
 
     Returns
     -------
-    RackChunk
+    list of RackChunk
+        One per rack, in the order of ``racks``.
     """
+    methods = tuple(methods)
     for m in methods:
         if m not in METHODS:
             raise FacilityConfigError(f"method must be one of {METHODS}, got {m!r}")
-    if not 0 <= rack < spec.n_racks:
-        raise ValueError(f"rack index {rack} outside [0, {spec.n_racks})")
+    for rack in racks:
+        if not 0 <= rack < spec.n_racks:
+            raise ValueError(f"rack index {rack} outside [0, {spec.n_racks})")
     if spec.traffic_mode == "shared" and shared is None:
         shared = shared_intensity(spec)
     T = spec.n_steps
+    spr = spec.servers_per_rack
     configs = spec.server_configs()
     n_res = int(round(spec.horizon_s / spec.resolution_s))
-    arrivals = np.zeros(n_res, dtype=np.int64)
-    s0 = rack * spec.servers_per_rack
-    # per replica: (server slot, config id, features, power rng)
+    arrivals = np.zeros((len(racks), n_res), dtype=np.int64)
+    # per configuration: (row in the group's server matrix, features, power seed sequence)
     jobs: dict[str, list[tuple[int, Any, np.random.SeedSequence]]] = {}
-    for slot in range(spec.servers_per_rack):
-        s = s0 + slot
-        cid = configs[s]
-        cfg = _load_config(cid)
-        n_rep = spec.gpus_per_server // _config_tp(cfg, cid)
-        for r_sched, r_surr, r_pow in _replica_streams(spec.seed, s, n_rep):
-            sched = replica_schedule(spec, r_sched, shared)
-            k = np.minimum(
-                (np.asarray(sched.arrival_s) // spec.resolution_s).astype(int), n_res - 1
-            )
-            arrivals += np.bincount(k, minlength=n_res)
-            feats = _features(sched, cfg, spec, r_surr)
-            jobs.setdefault(cid, []).append((slot, feats, r_pow))
+    for g, rack in enumerate(racks):
+        for slot in range(spr):
+            s = rack * spr + slot
+            cid = configs[s]
+            cfg = _load_config(cid)
+            n_rep = spec.gpus_per_server // _config_tp(cfg, cid)
+            for r_sched, r_surr, r_pow in _replica_streams(spec.seed, s, n_rep):
+                sched = replica_schedule(spec, r_sched, shared)
+                k = np.minimum(
+                    (np.asarray(sched.arrival_s) // spec.resolution_s).astype(int), n_res - 1
+                )
+                arrivals[g] += np.bincount(k, minlength=n_res)
+                feats = _features(sched, cfg, spec, r_surr)
+                jobs.setdefault(cid, []).append((g * spr + slot, feats, r_pow))
     per_method: dict[str, np.ndarray] = {}
-    per_method_servers: dict[str, np.ndarray] = {}
     for m in methods:
-        servers = np.zeros((spec.servers_per_rack, T), dtype=np.float64)
+        servers = np.zeros((len(racks) * spr, T), dtype=np.float64)
         for cid, items in jobs.items():
             gen = _generator(cid, m)
             rngs = [_power_rng(seq, m) for _, _, seq in items]
             powers = _generate(gen, [f for _, f, _ in items], rngs, T)
-            for (slot, _, _), p in zip(items, powers, strict=True):
-                servers[slot] += p
-        per_method[m] = servers.sum(axis=0)
-        if keep_servers:
-            per_method_servers[m] = servers
+            for (row, _, _), p in zip(items, powers, strict=True):
+                servers[row] += p
+        per_method[m] = servers.reshape(len(racks), spr, T)
     first = methods[0]
-    return RackChunk(
-        rack=rack,
-        gpu_w=per_method[first],
-        server_gpu_w=per_method_servers.get(first),
-        arrivals=arrivals,
-        methods=per_method,
-        server_methods=per_method_servers,
+    out = []
+    for g, rack in enumerate(racks):
+        sums = {m: v[g].sum(axis=0) for m, v in per_method.items()}
+        srv = {m: v[g].copy() for m, v in per_method.items()} if keep_servers else {}
+        out.append(
+            RackChunk(
+                rack=int(rack),
+                gpu_w=sums[first],
+                server_gpu_w=srv.get(first),
+                arrivals=arrivals[g],
+                methods=sums,
+                server_methods=srv,
+            )
+        )
+    return out
+
+
+def simulate_rack(
+    spec: FacilitySpec,
+    rack: int,
+    *,
+    methods: Sequence[str] = ("model",),
+    keep_servers: bool = False,
+    shared: tuple[np.ndarray, np.ndarray] | None = None,
+) -> RackChunk:
+    """One rack (see :func:`simulate_racks`)."""
+    (chunk,) = simulate_racks(
+        spec, [rack], methods=methods, keep_servers=keep_servers, shared=shared
     )
+    return chunk
+
+
+def rack_groups(
+    spec: FacilitySpec, racks: Sequence[int], *, chunk_steps: int = CHUNK_STEPS
+) -> list[list[int]]:
+    """Split racks into consecutive groups of about ``chunk_steps`` replica-steps each.
+
+    A group holds at least one rack; the grouping depends only on the spec and
+    ``chunk_steps`` (never on the number of workers), and results do not depend on it.
+    """
+    reps = validate_configurations(spec)
+    per_rack = spec.servers_per_rack * max(reps.values())
+    n = max(1, int(chunk_steps // max(1, per_rack * spec.n_steps)))
+    racks = list(racks)
+    return [racks[i : i + n] for i in range(0, len(racks), n)]
 
 
 # --------------------------------------------------------------------------------------
@@ -996,13 +1049,20 @@ def _make_client(workers: int | None, scheduler: Any) -> tuple[Any, Any]:
     return Client(cluster), cluster
 
 
-def _rack_task(
-    spec: FacilitySpec, rack: int, methods: tuple[str, ...], keep_servers: bool, shared: Any
-) -> RackChunk:
-    import torch
+def _group_task(
+    spec: FacilitySpec,
+    racks: list[int],
+    methods: tuple[str, ...],
+    keep_servers: bool,
+    shared: Any,
+) -> list[RackChunk]:
+    import multiprocessing
 
-    torch.set_num_threads(1)
-    return simulate_rack(spec, rack, methods=methods, keep_servers=keep_servers, shared=shared)
+    if multiprocessing.current_process().name != "MainProcess":
+        import torch
+
+        torch.set_num_threads(1)  # one single-threaded worker process per core
+    return simulate_racks(spec, racks, methods=methods, keep_servers=keep_servers, shared=shared)
 
 
 def iter_racks(
@@ -1014,11 +1074,13 @@ def iter_racks(
     workers: int | None = None,
     scheduler: Any = None,
     progress: bool = True,
+    chunk_steps: int = CHUNK_STEPS,
 ) -> Iterator[RackChunk]:
-    """Generate racks one chunk at a time, serially or on a dask cluster.
+    """Generate racks chunk by chunk, serially or on a dask cluster.
 
-    Chunks are yielded as they complete (in any order on dask; in rack order serially).
-    Each chunk is independent of the others and of the order they run in.
+    Racks are grouped by :func:`rack_groups`; each group is one task.  Chunks are yielded
+    as groups complete (in rack order serially, in any order on dask).  A rack's power
+    depends only on the spec and its index, never on grouping, order or workers.
 
     Parameters
     ----------
@@ -1029,12 +1091,14 @@ def iter_racks(
         Which racks (default all).
     keep_servers, workers, scheduler, progress
         See :func:`simulate_facility`.
+    chunk_steps : int
+        Replica-steps per group (memory/speed trade-off).
     """
     from tqdm.auto import tqdm
 
     methods = tuple(methods)
-    validate_configurations(spec)
     rack_ids = list(range(spec.n_racks)) if racks is None else [int(r) for r in racks]
+    groups = rack_groups(spec, rack_ids, chunk_steps=chunk_steps)
     shared = shared_intensity(spec) if spec.traffic_mode == "shared" else None
     bar = tqdm(
         total=len(rack_ids) * spec.servers_per_rack,
@@ -1044,12 +1108,12 @@ def iter_racks(
     )
     try:
         if workers is None and scheduler is None:
-            for r in rack_ids:
-                chunk = simulate_rack(
-                    spec, r, methods=methods, keep_servers=keep_servers, shared=shared
+            for grp in groups:
+                chunks = simulate_racks(
+                    spec, grp, methods=methods, keep_servers=keep_servers, shared=shared
                 )
-                bar.update(spec.servers_per_rack)
-                yield chunk
+                bar.update(len(grp) * spec.servers_per_rack)
+                yield from chunks
             return
         from distributed import as_completed
 
@@ -1059,22 +1123,21 @@ def iter_racks(
             shared_f = client.scatter(shared, broadcast=True) if shared is not None else None
             futures = [
                 client.submit(
-                    _rack_task,
+                    _group_task,
                     spec_f,
-                    r,
+                    grp,
                     methods,
                     keep_servers,
                     shared_f,
                     pure=False,
-                    key=f"rack-{r}-{spec.seed}-{'-'.join(methods)}",
                 )
-                for r in rack_ids
+                for grp in groups
             ]
             for fut in as_completed(futures):
-                chunk = fut.result()
+                chunks = fut.result()
                 fut.release()
-                bar.update(spec.servers_per_rack)
-                yield chunk
+                bar.update(len(chunks) * spec.servers_per_rack)
+                yield from chunks
         finally:
             if cluster is not None:
                 client.close()

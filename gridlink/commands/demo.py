@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
         rows: int = typer.Option(10, "--rows", help="Rows in the hall."),
         racks_per_row: int = typer.Option(6, "--racks-per-row", help="Racks per row."),
         servers_per_rack: int = typer.Option(4, "--servers-per-rack", help="Servers per rack."),
-        gpus_per_server: int = typer.Option(8, "--gpus-per-server", help="GPUs per server."),
+        gpus_per_server: int = typer.Option(
+            1, "--gpus-per-server", help="GPUs per server (8 = 8-GPU hall, 8x slower)."
+        ),
         hours: float | None = typer.Option(None, "--hours", help="Horizon [h] (default 1 h)."),
         minutes: float | None = typer.Option(None, "--minutes", help="Horizon [min]."),
         rate: float = typer.Option(1.0, "--rate", help="Requests/s per model replica."),
@@ -29,7 +31,10 @@ def register(app: typer.Typer) -> None:
         row_limit_kw: float = typer.Option(600.0, "--row-limit-kw", help="Row limit [kW]."),
         oversub_seeds: int = typer.Option(5, "--oversub-seeds", help="Seeds for Fig 11."),
         oversub_minutes: float = typer.Option(
-            15.0, "--oversub-minutes", help="Horizon of each oversubscription run [min]."
+            10.0, "--oversub-minutes", help="Horizon of each oversubscription run [min]."
+        ),
+        correlation_seeds: int = typer.Option(
+            2, "--correlation-seeds", help="Seeds per correlation of the sensitivity."
         ),
         workers: int | None = typer.Option(None, "--workers", help="dask workers (hall run)."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
@@ -59,6 +64,7 @@ def register(app: typer.Typer) -> None:
             row_limit_kw=row_limit_kw,
             oversub_seeds=oversub_seeds,
             oversub_horizon_s=oversub_minutes * 60.0,
+            correlation_seeds=correlation_seeds,
             workers=workers,
             progress=progress,
         )
