@@ -162,10 +162,9 @@ def default_configuration() -> str:
     RuntimeError
         No configuration is shipped.
     """
-    from traces.registry import list_configurations
+    from traces.registry import available_ids
 
-    listing = list_configurations()
-    ids = [c if isinstance(c, str) else getattr(c, "config_id", str(c)) for c in listing]
+    ids = available_ids()
     if DEFAULT_CONFIG_ID in ids:
         return DEFAULT_CONFIG_ID
     if not ids:

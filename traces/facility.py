@@ -753,24 +753,17 @@ _GEN_CACHE: dict[tuple[str, str], Any] = {}
 def _load_config(config_id: str) -> Any:
     with _GEN_LOCK:
         if config_id not in _CONFIG_CACHE:
-            from traces.registry import list_configurations, load_configuration
+            from traces.registry import available_ids, load_configuration
 
             try:
                 _CONFIG_CACHE[config_id] = load_configuration(config_id)
             except (KeyError, FileNotFoundError, ValueError) as exc:
-                known = ", ".join(_config_ids(list_configurations()))
+                known = ", ".join(available_ids()) or "(none shipped)"
                 raise FacilityConfigError(
                     f"assignment: unknown configuration {config_id!r}; shipped "
                     f"configurations are: {known}"
                 ) from exc
         return _CONFIG_CACHE[config_id]
-
-
-def _config_ids(listing: Any) -> list[str]:
-    out = []
-    for item in listing:
-        out.append(item if isinstance(item, str) else getattr(item, "config_id", str(item)))
-    return out
 
 
 def _config_tp(cfg: Any, config_id: str) -> int:
@@ -1119,16 +1112,15 @@ def iter_racks(
 
         client, cluster = _make_client(workers, scheduler)
         try:
-            spec_f = client.scatter(spec, broadcast=True)
-            shared_f = client.scatter(shared, broadcast=True) if shared is not None else None
+            # spec and the shared path are small: sent with each task, never scattered
             futures = [
                 client.submit(
                     _group_task,
-                    spec_f,
+                    spec,
                     grp,
                     methods,
                     keep_servers,
-                    shared_f,
+                    shared,
                     pure=False,
                 )
                 for grp in groups
