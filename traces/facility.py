@@ -428,6 +428,12 @@ class FacilitySpec:
             raise FacilityConfigError(
                 f"resolution {self.resolution!r} must be a whole number of 250 ms steps"
             )
+        if start.value % int(round(res_s * 1e9)):
+            raise FacilityConfigError(
+                f"start {start} is not on the {self.resolution!r} grid (UTC); output intervals "
+                "are interval-beginning and aligned like utility interval meters. Start on a "
+                f"whole {self.resolution} boundary"
+            )
         horizon = _finite(self.horizon_s, "horizon_s")
         if horizon < DT_S or horizon < res_s:
             raise FacilityConfigError(
