@@ -333,7 +333,7 @@ class FittedConfiguration:
         p, n_clip = clip_power(p, *self.power_range_w)
         return p, states, n_clip
 
-    def state_proba(self, features: Any, *, window: int = 4096, overlap: int = 128) -> np.ndarray:
+    def state_proba(self, features: Any, *, window: int = 4096, overlap: int = 256) -> np.ndarray:
         """Per-step probabilities over the mixture's K states (Eq 3), shape (T, K).
 
         Uses the same windowed inference as generation.
@@ -349,7 +349,7 @@ class FittedConfiguration:
         rng: np.random.Generator | int | None,
         return_details: bool = False,
         window: int = 4096,
-        overlap: int = 128,
+        overlap: int = 256,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray, int]:
         """Generate node power from workload features (the facility's hot path).
 
@@ -393,7 +393,7 @@ class FittedConfiguration:
         rngs: Sequence[np.random.Generator | int | None],
         *,
         window: int = 4096,
-        overlap: int = 128,
+        overlap: int = 256,
         batch_windows: int = 64,
     ) -> list[np.ndarray]:
         """Generate many servers at once with batched windowed inference.
