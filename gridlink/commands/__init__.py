@@ -8,6 +8,8 @@ import typer
 
 #: Command modules, registered in this order (one per line).
 COMMANDS: tuple[str, ...] = (
+    "fit",
+    "generate_server",
     "generate",
     "demo",
     "expansion",
