@@ -880,6 +880,11 @@ def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Genera
 #: small enough to bound memory (features + probabilities of one chunk, ~100 MB).
 CHUNK_STEPS: int = 2**20
 
+#: BiGRU windows per inference batch (``generate_many(batch_windows=...)``): 128 windows of
+#: 4096 steps batch well on a CPU (~1.7x the speed of 64) at ~1.8 GB peak RSS for a
+#: 240-server hall (64: ~1.2 GB; 256: ~3.5 GB; benchmarks/bench_facility.py).
+BATCH_WINDOWS: int = 128
+
 
 def _generate(
     gen: Any, feats: list[Any], rngs: list[np.random.Generator], T: int
@@ -890,7 +895,7 @@ def _generate(
     with torch.inference_mode():
         if hasattr(gen, "generate_many") and len(feats) > 1:
             try:
-                outs = list(gen.generate_many(feats, rngs, batch_windows=256))
+                outs = list(gen.generate_many(feats, rngs, batch_windows=BATCH_WINDOWS))
             except TypeError:  # a generate_many without batch_windows
                 outs = list(gen.generate_many(feats, rngs))
         else:
