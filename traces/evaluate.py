@@ -61,6 +61,7 @@ __all__ = [
     "METHODS",
     "EvaluationError",
     "Split",
+    "cached_evaluation",
     "evaluate_configuration",
     "evaluate_fitted",
     "evaluate_split",
@@ -458,6 +459,58 @@ def evaluate_configuration(
     return pd.concat(frames, ignore_index=True)
 
 
+def cached_evaluation(
+    config_id: str,
+    *,
+    data_root: str | Path,
+    cache_dir: str | Path,
+    seeds: Sequence[int] = DEFAULT_SEEDS,
+    holdout_frac: float = 0.3,
+    fit_kwargs: Mapping[str, Any] | None = None,
+    methods: Sequence[str] = METHODS,
+) -> pd.DataFrame:
+    """:func:`evaluate_configuration` with its rows cached as CSV in ``cache_dir``.
+
+    The cache key is a hash of every argument that changes the result (config id, seeds,
+    hold-out fraction, fit arguments, methods) and of the bundles' file checksums
+    (``metadata["sources"]``), so edited data or settings never reuse stale rows.  Meant for
+    notebooks and docs; the cache is a user cache (not part of the repository).
+
+    Returns
+    -------
+    pandas.DataFrame
+        As :func:`evaluate_configuration`.
+    """
+    import hashlib
+    import json
+
+    bundles = _load_bundles(config_id, data_root)
+    key = {
+        "config_id": config_id,
+        "seeds": [int(s) for s in seeds],
+        "holdout_frac": float(holdout_frac),
+        "fit_kwargs": {k: repr(v) for k, v in sorted(dict(fit_kwargs or {}).items())},
+        "methods": list(methods),
+        "sources": [
+            json.dumps(b.metadata.get("sources"), sort_keys=True, default=str) for b in bundles
+        ],
+        "version": 1,
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+    path = Path(cache_dir).expanduser() / f"eval_{config_id}_{digest}.csv"
+    if path.exists():
+        logger.info("cached evaluation %s", path)
+        return pd.read_csv(path, keep_default_na=True).fillna({"acf_note": ""})
+    rows = evaluate_configuration(
+        bundles, seeds=seeds, holdout_frac=holdout_frac, fit_kwargs=fit_kwargs, methods=methods
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    rows.to_csv(tmp, index=False)
+    tmp.replace(path)
+    return rows
+
+
 def summary_table(
     rows: pd.DataFrame, *, by: Sequence[str] = ("config_id", "method")
 ) -> pd.DataFrame:
@@ -545,7 +598,7 @@ def transfer_experiment(
     target: MeasuredBundle,
     *,
     seeds: Sequence[int] = DEFAULT_SEEDS,
-    holdout_frac: float = 0.3,
+    holdout_frac: float | None = 0.3,
     fit_kwargs: Mapping[str, Any] | None = None,
     source_model: Generator | None = None,
     native_model: Generator | None = None,
@@ -559,31 +612,60 @@ def transfer_experiment(
       :func:`traces.registry.transfer_configuration` using a state dictionary
       (:class:`traces.states.PowerStateMixture`) fitted on the target's training-block power
       alone;
+    * ``transfer_quantile``: the same, but source state probabilities are spread over the
+      target states at the same occupancy quantile
+      (:func:`traces.registry.quantile_state_map`) instead of state k -> state k (only when
+      the registry's transfer used the identity map);
     * ``model``: natively trained on the target's training block;
     * baselines fitted on the target's training block.
 
     Features: the target's schedule through a latency model fitted on the target's training
     block (same for every method).
 
+    With ``holdout_frac=None`` the target is not split: the state dictionary, the native
+    model, the latency model and the baselines are all fitted on the whole target trace and
+    scored on it (in-sample for everything except the transferred classifier; use it to
+    compare methods on equal footing when the target trace is too short to split).
+
     Returns
     -------
     pandas.DataFrame
         Rows per method x seed with ``source``, ``target`` and the metrics.
     """
-    from traces.registry import transfer_configuration
+    import copy
+
+    from traces.registry import quantile_state_map, transfer_configuration
 
     fit_kwargs = dict(fit_kwargs or {})
-    split = make_splits([target], holdout_frac=holdout_frac)[0]
+    if holdout_frac is None:
+        n = len(target.power_w)
+        split = Split(f"insample:{target.run_id}", [target], target, 0, n)
+    else:
+        split = make_splits([target], holdout_frac=holdout_frac)[0]
     target_train = split.train
     if source_model is None:
         source_model = default_model_factory(**fit_kwargs)(list(source), 0)
     transferred = transfer_configuration(source_model, target_train)
+    variants = {"transfer": transferred}
+    if transferred.state_map is None:
+        # occupancy-quantile map instead of "source state k drives target state k"
+        quant = copy.copy(transferred)
+        quant.state_map = quantile_state_map(
+            source_model.mixture.weights_, transferred.mixture.weights_
+        )
+        variants["transfer_quantile"] = quant
     rows = evaluate_split(
-        split, seeds=seeds, model=native_model, model_factory=default_model_factory(**fit_kwargs)
+        split,
+        seeds=seeds,
+        model=native_model,
+        model_factory=default_model_factory(**fit_kwargs),
     )
-    extra = evaluate_split(split, seeds=seeds, model=transferred, methods=("model",))
-    extra["method"] = "transfer"
-    out = pd.concat([rows, extra], ignore_index=True)
+    frames = [rows]
+    for name, mdl in variants.items():
+        extra = evaluate_split(split, seeds=seeds, model=mdl, methods=("model",))
+        extra["method"] = name
+        frames.append(extra)
+    out = pd.concat(frames, ignore_index=True)
     out["source"] = ",".join(sorted({b.config_id for b in source}))
     out["target"] = target.config_id
     return out
