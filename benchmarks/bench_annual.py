@@ -32,6 +32,8 @@ def main() -> None:
     ap.add_argument("--check-servers", type=int, default=8)
     ap.add_argument("--check-hours", type=float, default=24.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--levels", type=int, default=16, help="calibration levels")
+    ap.add_argument("--cal-s", type=float, default=3600.0, help="calibration seconds per level")
     args = ap.parse_args()
 
     import torch
@@ -70,19 +72,21 @@ def main() -> None:
         cv=0.5,
         seed=args.seed,
     )
-    lam = sc.rate_per_replica(sc.bin_index())
-    # the shared gamma modulation (CV 0.5) reaches ~5x the deterministic rate over a year
-    max_rate = float(lam.max()) * (1 - sc.correlation + sc.correlation * 6.0)
+    level = sc.rate_per_replica(sc.bin_index() + np.timedelta64(30, "s"))
+    max_rate = 1.05 * float(level.max())  # the curve is indexed by the deterministic level
 
     t0 = time.perf_counter()
-    curve = calibrate_response(config, tokens=sc.tokens, max_rate_rps=max_rate, seed=args.seed)
+    curve = calibrate_response(
+        config, tokens=sc.tokens, max_rate_rps=max_rate, n_rates=args.levels,
+        duration_s=args.cal_s, correlation=sc.correlation, cv=sc.cv, seed=args.seed,
+    )  # fmt: skip
     cal_s = time.perf_counter() - t0
     print(f"config {config}: calibration of {curve.rate_rps.size} rates up to {max_rate:.2f} "
           f"req/s x {curve.duration_s:.0f} s: {cal_s:.1f} s ({args.threads} torch threads)")  # fmt: skip
-    print("  rate [req/s]  mean [W]  sd250ms [W]  sd_bin [W]")
-    for r, m, v, b in zip(curve.rate_rps, curve.mean_w, curve.var_w2, curve.bin_var_w2,
-                          strict=True):  # fmt: skip
-        print(f"  {r:11.3f} {m:9.1f} {np.sqrt(v):11.1f} {np.sqrt(b):10.2f}")
+    print("  level [req/s]  mean [W]  sd250ms [W]  sd_bin_indep [W]  beta [W/m]")
+    for r, m, v, b, be in zip(curve.rate_rps, curve.mean_w, curve.var_w2, curve.bin_var_w2,
+                              curve.beta_w, strict=True):  # fmt: skip
+        print(f"  {r:12.3f} {m:9.1f} {np.sqrt(v):11.1f} {np.sqrt(b):17.2f} {be:11.1f}")
 
     t0 = time.perf_counter()
     shape = annual_load(sc, {config: curve}, freq="1h")

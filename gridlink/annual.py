@@ -3,40 +3,48 @@
 Rendering a year at 250 ms for every server of a 10,000-server site is far too slow
 (about 10^12 server-steps).  This module builds the year from **response curves**:
 for each fitted configuration, the full generator (``traces.surrogate`` batching
-surrogate + ``FittedConfiguration.generate_from_features``) is run once on a grid of
-stationary Poisson offered loads per replica (req/s, with the scenario's token mix),
-and three statistics of one replica's GPU power are recorded at each rate
-(:func:`calibrate_response`):
+surrogate + ``FittedConfiguration.generate_many``) is run once per offered-load level
+``L_j`` (req/s per replica, with the scenario's token mix and, for shared traffic, the
+scenario's gamma modulation of the rate per bin) and the statistics of one replica's
+bin-mean GPU power are recorded (:func:`calibrate_response`):
 
-* ``mean_w``  -- mean power [W];
-* ``var_w2``  -- variance of the 250 ms power [W^2];
-* ``bin_var_w2`` -- variance of the power averaged over one bin (``bin_s``, default
-  60 s) [W^2], which is what aggregation to bin means needs.
+* ``mean_w`` -- mean power at the level, averaged over the modulation [W];
+* ``beta_w`` -- least-squares response of a bin's mean power to that bin's shared
+  modulation ``m_b`` [W per unit m] (0 for independent traffic);
+* ``bin_var_w2`` -- the remaining (independent) variance of the bin mean [W^2];
+* ``var_w2`` -- variance of the 250 ms power [W^2] (reported, not used).
+
+Calibrating at the *level* with the modulation running, rather than at each bin's
+instantaneous rate, keeps the queues that carry over from one bin to the next in the
+average: near a replica's capacity the power depends on the recent history of the
+rate, not only on the current bin's.
 
 The annual shape (:func:`annual_load`) is then assembled bin by bin (60 s bins, 525,600
-per year) from the scenario's offered load per replica ``lambda_b``:
+per year) from the scenario's deterministic level ``L_b`` and, for shared traffic, one
+common draw ``m_b`` per bin:
 
 .. math::
 
-    G_b = \\sum_c R_{c,b}\\, \\mu_c(\\lambda_b') + \\varepsilon_b, \\qquad
-    \\varepsilon_b \\sim N\\!\\big(0, \\textstyle\\sum_c R_{c,b}\\, v_c(\\lambda_b')\\big),
+    G_b = \\sum_c R_{c,b}\\,\\big(\\mu_c(L_b) + \\beta_c(L_b)\\,(m_b - 1)\\big)
+          + \\varepsilon_b, \\qquad
+    \\varepsilon_b \\sim N\\!\\big(0, \\textstyle\\sum_c R_{c,b}\\, v_c(L_b)\\big),
 
     P^{PCC}_b = \\mathrm{PUE}\\,\\big(G_b + N_b\\, P^{base}\\big)
 
 with ``R_{c,b}`` replicas of configuration ``c`` (servers x GPUs per server / TP) and
 ``N_b`` servers in bin ``b`` (paper Eqs 10-11).  Independent replicas: variances add
-(the ``epsilon_b`` term).  Shared-intensity traffic (paper §3.4, as in
-:mod:`traces.facility`): a common gamma Cox modulation ``m_b`` (mean 1, CV ``cv``) of
-a fraction ``correlation`` of every replica's rate, ``lambda_b' = lambda_b (1 - rho +
-rho m_b)``, moves all replicas together, so the correlated part enters through the
-mean response and does not average out.
+(``epsilon_b``).  Shared-intensity traffic (paper §3.4, as in :mod:`traces.facility`):
+the common modulation moves every replica together through ``beta``, so that part
+scales with ``R`` and does not average out.
 
-Assumptions, stated: within a bin each replica is taken to be at its stationary
-response to the bin's rate (queues carrying over from one bin to the next are not
-modelled; the full path keeps them); response curves are interpolated linearly in
-rate and never extrapolated (a rate above the calibrated grid raises).  The fast and
-full paths are compared by :func:`compare_fast_full` (hourly energy and hourly peak of
-1-min means) in ``tests/test_annual.py`` and ``benchmarks/bench_annual.py``.
+Assumptions, stated: curves are interpolated linearly between levels and never
+extrapolated (a level above the grid raises); the response to ``m_b`` is linear and
+the independent part Gaussian, which under-states the upper tail near a replica's
+capacity (see the measured peak errors in ``benchmarks/bench_annual.py``).  The fast
+and full paths are compared by :func:`compare_fast_full` (hourly energy and hourly
+peak of 1-min means) in ``tests/test_annual.py`` and the benchmark.  Hourly values are
+exact means of whole aligned bins (the energy-preserving convention of
+:mod:`gridlink.resample`).
 
 A chosen subset of days can still be rendered at 250 ms through the full path with
 :func:`render_day` (:func:`traces.facility.simulate_facility` on the same scenario).
@@ -60,7 +68,6 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gridlink.resample import resample_energy
 from gridlink.units import series_with_unit
 
 __all__ = [
@@ -328,7 +335,7 @@ def _tokens(tokens: str, n_in: int, n_out: int) -> Any:
 # --------------------------------------------------------------------------- response curves
 @dataclass(frozen=True)
 class ResponseCurve:
-    """One replica's GPU power statistics versus stationary offered load.
+    """One replica's GPU power statistics versus the offered load level.
 
     Attributes
     ----------
@@ -340,13 +347,20 @@ class ResponseCurve:
     tdp_w : float
         Nameplate power of one replica [W].
     rate_rps : numpy.ndarray, shape (J,)
-        Offered load grid per replica [req/s], increasing, starting at 0.
+        Offered load levels per replica [req/s] (the deterministic rate before the
+        shared modulation), increasing, starting at 0.
     mean_w : numpy.ndarray, shape (J,)
-        Mean replica power [W].
+        Mean replica power at the level, averaged over the modulation [W].
     var_w2 : numpy.ndarray, shape (J,)
         Variance of the 250 ms replica power [W^2].
     bin_var_w2 : numpy.ndarray, shape (J,)
-        Variance of the replica power averaged over ``bin_s`` [W^2].
+        Variance of the replica's bin-mean power left after the shared modulation's
+        effect [W^2] (the independent part; variances of replicas add).
+    beta_w : numpy.ndarray, shape (J,)
+        Linear response of the bin-mean power to the shared modulation ``m_b`` (mean 1)
+        [W per unit m]; 0 for independent traffic.
+    correlation, cv : float
+        Shared fraction and modulation CV the curve was calibrated under.
     bin_s : float
         Bin length [s].
     duration_s, warmup_s : float
@@ -364,6 +378,9 @@ class ResponseCurve:
     mean_w: np.ndarray
     var_w2: np.ndarray
     bin_var_w2: np.ndarray
+    beta_w: np.ndarray
+    correlation: float
+    cv: float
     bin_s: float
     duration_s: float
     warmup_s: float
@@ -385,6 +402,12 @@ class ResponseCurve:
         self._check(rate)
         return np.interp(rate, self.rate_rps, self.mean_w)
 
+    def beta(self, rate: np.ndarray) -> np.ndarray:
+        """Response of the bin mean to the shared modulation [W per unit m] at ``rate``."""
+        rate = np.asarray(rate, dtype=float)
+        self._check(rate)
+        return np.interp(rate, self.rate_rps, self.beta_w)
+
     def bin_var(self, rate: np.ndarray) -> np.ndarray:
         """Variance of the bin-mean replica power [W^2] at ``rate`` [req/s]."""
         rate = np.asarray(rate, dtype=float)
@@ -402,7 +425,7 @@ class ResponseCurve:
     def from_dict(cls, data: Mapping[str, Any]) -> ResponseCurve:
         """Inverse of :meth:`to_dict`."""
         d = dict(data)
-        for k in ("rate_rps", "mean_w", "var_w2", "bin_var_w2"):
+        for k in ("rate_rps", "mean_w", "var_w2", "bin_var_w2", "beta_w"):
             d[k] = np.asarray(d[k], dtype=np.float64)
         return cls(**d)
 
@@ -433,9 +456,11 @@ def calibrate_response(
     tokens: str = "azure-conv",
     max_rate_rps: float = 4.0,
     n_rates: int = 12,
-    duration_s: float = 1200.0,
+    duration_s: float = 1800.0,
     warmup_s: float = 120.0,
     bin_s: float = 60.0,
+    correlation: float = 0.0,
+    cv: float = 0.5,
     seed: int = 0,
     max_batch: int = 64,
     n_in_fixed: int = 512,
@@ -443,12 +468,17 @@ def calibrate_response(
 ) -> ResponseCurve:
     """Run the full 250 ms generator on a grid of offered loads and record the response.
 
-    For each rate ``r_j = max_rate_rps * (j / (n_rates - 1)) ** 1.5`` (denser at low
-    load) one replica is driven by a stationary Poisson schedule
-    (:func:`traces.schedule.poisson`) with the token mix, through the batching
-    surrogate (:func:`traces.surrogate.features_for_schedule`) and the configuration's
-    ``generate_many`` / ``generate_from_features``.  The first ``warmup_s`` (empty
-    start-up queue) are discarded.
+    For each level ``r_j = max_rate_rps * j / (n_rates - 1)`` one replica is driven
+    through the batching surrogate (:func:`traces.surrogate.features_for_schedule`)
+    and the configuration's ``generate_many`` / ``generate_from_features`` by Poisson
+    arrivals whose rate in each bin is ``r_j (1 - rho + rho m_b)``, with ``m_b`` the
+    same gamma modulation (mean 1, CV ``cv``) that shared traffic uses
+    (:func:`traces.schedule.rate_function`; ``rho = 0`` gives stationary Poisson).  The
+    first ``warmup_s`` are discarded.  Every recorded bin gives a pair (bin rate, bin
+    mean power); the response is the conditional mean ``E[P_bin | rate_bin]``
+    estimated by averaging pairs in rate segments (levels for ``rho = 0``; equal-count
+    segments of the pooled rates otherwise), so queues that carry over between bins
+    under that modulation are accounted for on average.
 
     Parameters
     ----------
@@ -457,15 +487,18 @@ def calibrate_response(
         a fitted configuration.
     tokens : {"azure-code", "azure-conv", "fixed"}, default "azure-conv"
     max_rate_rps : float, default 4.0
-        Top of the grid [req/s per replica]; the annual scenario may not exceed it.
+        Highest level [req/s per replica].  With ``rho = 0`` the curve ends there; with
+        modulation it ends at the highest bin rate seen.
     n_rates : int, default 12
-        Grid points J (>= 3), including rate 0 (idle).
-    duration_s : float, default 1200.0
-        Recorded trace length per rate [s] (a whole number of bins).
+        Levels J (>= 3), including 0 (idle).
+    duration_s : float, default 1800.0
+        Recorded trace length per level [s] (a whole number, >= 4, of bins).
     warmup_s : float, default 120.0
-        Discarded start [s].
+        Discarded start [s] (a whole number of bins).
     bin_s : float, default 60.0
-        Bin for ``bin_var_w2`` [s].
+        Bin [s].
+    correlation, cv : float
+        Shared-traffic fraction ``rho`` and modulation CV of the scenario.
     seed : int, default 0
     max_batch : int, default 64
     n_in_fixed, n_out_fixed : int
@@ -474,40 +507,51 @@ def calibrate_response(
     Returns
     -------
     ResponseCurve
-        Arrays of shape (J,).
+        Knots (K,) with ``rate_rps[0] == 0``.
 
     Raises
     ------
     AnnualError
-        A grid or duration that is not usable (fewer than 3 rates, fewer than 4 bins).
+        A grid or duration that is not usable.
     """
     import torch
 
-    from traces.schedule import poisson
+    from traces.schedule import rate_function
     from traces.surrogate import features_for_schedule
 
     cfg = _load_config(config)
     if n_rates < 3 or not max_rate_rps > 0:
         raise AnnualError("calibrate_response: need n_rates >= 3 and max_rate_rps > 0")
     n_bins = duration_s / bin_s
-    if n_bins < 4 or abs(n_bins - round(n_bins)) > 1e-9:
+    n_warm = warmup_s / bin_s
+    if n_bins < 4 or abs(n_bins - round(n_bins)) > 1e-9 or abs(n_warm - round(n_warm)) > 1e-9:
         raise AnnualError(
-            f"duration_s={duration_s} must be a whole number (>= 4) of bins of {bin_s} s"
+            f"duration_s={duration_s} and warmup_s={warmup_s} must be whole numbers of "
+            f"bins of {bin_s} s (duration at least 4 bins)"
         )
+    if not 0.0 <= correlation <= 1.0 or not cv > 0:
+        raise AnnualError("calibrate_response: correlation must lie in [0, 1] and cv > 0")
     t0 = time.perf_counter()
-    rates = max_rate_rps * (np.arange(n_rates) / (n_rates - 1)) ** 1.5
+    levels = max_rate_rps * np.arange(n_rates) / (n_rates - 1)
     total = duration_s + warmup_s
+    n_tot = int(round(total / bin_s))
     tok = _tokens(tokens, n_in_fixed, n_out_fixed)
-    seqs = np.random.SeedSequence(seed).spawn(n_rates)
-    feats, rngs = [], []
-    for r, s in zip(rates, seqs, strict=True):
-        sched_rng, feat_rng, power_rng = (np.random.default_rng(c) for c in s.spawn(3))
-        sched = poisson(float(r), total, tok, start="2025-01-01T00:00Z", rng=sched_rng)
+    seqs = np.random.SeedSequence(seed).spawn(len(levels))
+    feats, rngs, mods = [], [], []
+    for r, sq in zip(levels, seqs, strict=True):
+        mod_rng, sched_rng, feat_rng, power_rng = (np.random.default_rng(c) for c in sq.spawn(4))
+        m = _modulation(n_tot, cv, mod_rng)
+        lam = r * (1.0 - correlation + correlation * m)
+        sched = rate_function(
+            pd.Series(lam, index=np.arange(n_tot) * bin_s), total, tok,
+            start="2025-01-01T00:00Z", rng=sched_rng,
+        )  # fmt: skip
         feats.append(
             features_for_schedule(sched, cfg.latency, max_batch=max_batch, rng=feat_rng,
                                   duration_s=total)
         )  # fmt: skip
         rngs.append(power_rng)
+        mods.append(m[int(round(n_warm)) :])
     with torch.inference_mode():
         if hasattr(cfg, "generate_many"):
             powers = list(cfg.generate_many(feats, rngs))
@@ -517,28 +561,38 @@ def calibrate_response(
             ]
     skip = int(round(warmup_s / DT_S))
     per_bin = int(round(bin_s / DT_S))
-    mean_w, var_w2, bin_var = [], [], []
-    for p in powers:
+    mean_k, beta_k, bin_var_k, var_k = (np.zeros(n_rates) for _ in range(4))
+    for j, p in enumerate(powers):
         x = np.asarray(p, dtype=np.float64)[skip : skip + int(round(duration_s / DT_S))]
-        mean_w.append(x.mean())
-        var_w2.append(x.var())
-        bin_var.append(x.reshape(-1, per_bin).mean(axis=1).var(ddof=1))
+        blocks = x.reshape(-1, per_bin)
+        bin_mean = blocks.mean(axis=1)
+        m = mods[j]
+        mean_k[j] = bin_mean.mean()
+        if correlation > 0.0 and levels[j] > 0 and m.var() > 0:
+            # linear response of the bin mean to the shared modulation (least squares)
+            beta_k[j] = float(np.cov(bin_mean, m, ddof=1)[0, 1] / m.var(ddof=1))
+        resid = bin_mean - mean_k[j] - beta_k[j] * (m - m.mean())
+        bin_var_k[j] = float(resid.var(ddof=2 if beta_k[j] else 1))
+        var_k[j] = float(x.var())
+    knots = levels
     elapsed = time.perf_counter() - t0
-    mean_arr = np.asarray(mean_w)
     logger.info(
-        "%s: calibrated %d rates up to %.3g req/s in %.1f s (idle %.0f W, top %.0f W)",
-        getattr(cfg, "config_id", "?"), n_rates, max_rate_rps, elapsed, mean_arr[0], mean_arr[-1],
+        "%s: calibrated %d levels up to %.3g req/s (rho=%.2f) in %.1f s (idle %.0f W, top %.0f W)",
+        getattr(cfg, "config_id", "?"), n_rates, max_rate_rps, correlation, elapsed,
+        mean_k[0], mean_k[-1],
     )  # fmt: skip
-    tp = int(getattr(cfg, "tp", 1))
     return ResponseCurve(
         config_id=str(getattr(cfg, "config_id", "custom")),
         tokens=tokens,
-        tp=tp,
+        tp=int(getattr(cfg, "tp", 1)),
         tdp_w=float(getattr(cfg, "tdp_w", float("nan"))),
-        rate_rps=rates,
-        mean_w=mean_arr,
-        var_w2=np.asarray(var_w2),
-        bin_var_w2=np.asarray(bin_var),
+        rate_rps=knots,
+        mean_w=mean_k,
+        var_w2=var_k,
+        bin_var_w2=bin_var_k,
+        beta_w=beta_k,
+        correlation=float(correlation),
+        cv=float(cv),
         bin_s=float(bin_s),
         duration_s=float(duration_s),
         warmup_s=float(warmup_s),
@@ -547,15 +601,19 @@ def calibrate_response(
             "calibration_s": elapsed,
             "generator": type(cfg).__name__,
             "max_batch": max_batch,
-            "source": "traces.schedule.poisson -> traces.surrogate.features_for_schedule -> "
-            "FittedConfiguration.generate_many",
+            "correlation": float(correlation),
+            "cv": float(cv),
+            "n_levels": int(n_rates),
+            "source": "traces.schedule.rate_function (gamma-modulated Poisson) -> "
+            "traces.surrogate.features_for_schedule -> FittedConfiguration.generate_many",
         },
     )
 
 
 # --------------------------------------------------------------------------- fast core
 def _fast_core(
-    rate_b: np.ndarray,
+    level_b: np.ndarray,
+    mod_b: np.ndarray | None,
     replicas: Mapping[str, np.ndarray],
     servers_b: np.ndarray,
     curves: Mapping[str, ResponseCurve],
@@ -564,50 +622,69 @@ def _fast_core(
     pue: float,
     noise_rng: np.random.Generator | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """PCC load per bin [MW] and its noise standard deviation [MW], shapes (B,)."""
-    gpu_w = np.zeros_like(rate_b)
-    var_w2 = np.zeros_like(rate_b)
+    """PCC load per bin [MW] and its noise standard deviation [MW], shapes (B,).
+
+    ``G_b = sum_c R_c (mu_c(L_b) + beta_c(L_b) (m_b - 1)) + eps_b``,
+    ``eps_b ~ N(0, sum_c R_c v_c(L_b))``; PCC = PUE (G_b + N_b P_base).
+    """
+    gpu_w = np.zeros_like(level_b)
+    var_w2 = np.zeros_like(level_b)
     for cid, r in replicas.items():
         if not np.any(r):
             continue
         curve = curves[cid]
-        gpu_w += r * curve.mean(rate_b)
-        var_w2 += r * curve.bin_var(rate_b)
+        per_replica = curve.mean(level_b)
+        if mod_b is not None:
+            per_replica = per_replica + curve.beta(level_b) * (mod_b - 1.0)
+        gpu_w += r * per_replica
+        var_w2 += r * curve.bin_var(level_b)
     sd = np.sqrt(var_w2)
     if noise_rng is not None:
-        gpu_w = gpu_w + sd * noise_rng.standard_normal(rate_b.shape)
+        gpu_w = gpu_w + sd * noise_rng.standard_normal(level_b.shape)
     it_w = gpu_w + servers_b * it_base_kw_per_server * 1e3
     return pue * it_w / 1e6, pue * sd / 1e6
 
 
 def _curves_for(
-    config_ids: Sequence[str],
+    scenario: AnnualScenario,
     curves: Mapping[str, ResponseCurve] | None,
     *,
-    tokens: str,
-    bin_s: float,
     max_rate: float,
-    seed: int,
-    max_batch: int,
-    n_in_fixed: int,
-    n_out_fixed: int,
 ) -> dict[str, ResponseCurve]:
+    sc = scenario
+    rho = sc.correlation if sc.traffic_mode == "shared" else 0.0
     out = dict(curves or {})
-    for cid in config_ids:
+    for cid in sc.config_ids():
         if cid in out:
             c = out[cid]
-            if c.tokens != tokens or abs(c.bin_s - bin_s) > 1e-9:
+            if (
+                c.tokens != sc.tokens
+                or abs(c.bin_s - sc.bin_s) > 1e-9
+                or abs(c.correlation - rho) > 1e-9
+                or (rho > 0 and abs(c.cv - sc.cv) > 1e-9)
+            ):
                 raise AnnualError(
-                    f"curves[{cid!r}] was calibrated with tokens={c.tokens!r}, bin_s={c.bin_s}; "
-                    f"the scenario uses tokens={tokens!r}, bin_s={bin_s}. Recalibrate"
+                    f"curves[{cid!r}] was calibrated with tokens={c.tokens!r}, bin_s={c.bin_s}, "
+                    f"correlation={c.correlation}, cv={c.cv}; the scenario uses "
+                    f"tokens={sc.tokens!r}, bin_s={sc.bin_s}, correlation={rho}, cv={sc.cv}. "
+                    "Recalibrate with those settings"
                 )
             continue
         logger.info("calibrating %s up to %.3g req/s per replica", cid, max_rate)
         out[cid] = calibrate_response(
-            cid, tokens=tokens, max_rate_rps=max_rate, bin_s=bin_s, seed=seed,
-            max_batch=max_batch, n_in_fixed=n_in_fixed, n_out_fixed=n_out_fixed,
+            cid, tokens=sc.tokens, max_rate_rps=max_rate, bin_s=sc.bin_s, correlation=rho,
+            cv=sc.cv, seed=sc.seed, max_batch=sc.max_batch,
+            n_in_fixed=sc.n_in_fixed, n_out_fixed=sc.n_out_fixed,
         )  # fmt: skip
     return out
+
+
+def _block(values: np.ndarray, per: int, how: str) -> np.ndarray:
+    """Mean or max over consecutive blocks of ``per`` samples (exact, aligned)."""
+    if values.size % per:
+        raise AnnualError(f"{values.size} samples are not a whole number of blocks of {per}")
+    blocks = values.reshape(-1, per)
+    return blocks.mean(axis=1) if how == "mean" else blocks.max(axis=1)
 
 
 # --------------------------------------------------------------------------- annual shape
@@ -713,14 +790,11 @@ def annual_load(
     idx = sc.bin_index()
     mid = idx + pd.Timedelta(seconds=sc.bin_s / 2)
     rng = np.random.default_rng(np.random.SeedSequence(sc.seed, spawn_key=(7,)))
-    lam = sc.rate_per_replica(mid)
-    if sc.traffic_mode == "shared":
-        lam = lam * (1.0 - sc.correlation + sc.correlation * _modulation(len(idx), sc.cv, rng))
+    level = sc.rate_per_replica(mid)
+    mod = _modulation(len(idx), sc.cv, rng) if sc.traffic_mode == "shared" else None
+    lam = level if mod is None else level * (1.0 - sc.correlation + sc.correlation * mod)
     t_cal = time.perf_counter()
-    curves = _curves_for(
-        sc.config_ids(), curves, tokens=sc.tokens, bin_s=sc.bin_s, max_rate=1.1 * float(lam.max()),
-        seed=sc.seed, max_batch=sc.max_batch, n_in_fixed=sc.n_in_fixed, n_out_fixed=sc.n_out_fixed,
-    )  # fmt: skip
+    curves = _curves_for(sc, curves, max_rate=1.05 * float(level.max()))
     calibration_s = time.perf_counter() - t_cal
     phase = sc.phase_at(idx)
     replicas: dict[str, np.ndarray] = {}
@@ -732,15 +806,30 @@ def annual_load(
             replicas.setdefault(cid, np.zeros(len(idx)))[on] += n * reps
             servers[on] += n
     pcc, _ = _fast_core(
-        lam, replicas, servers, curves, it_base_kw_per_server=sc.it_base_kw_per_server,
+        level, mod, replicas, servers, curves, it_base_kw_per_server=sc.it_base_kw_per_server,
         pue=sc.pue, noise_rng=rng if noise else None,
     )  # fmt: skip
     p_bin = series_with_unit(pd.Series(pcc, index=idx, name="p_mw"), "MW")
-    p_freq = resample_energy(p_bin, freq)
-    p_freq.name = "p_mw"
-    peak = p_bin.resample(freq, origin="epoch").max()
-    peak.name = "peak_mw"
-    peak.attrs["unit"] = "MW"
+    step = pd.Timedelta(freq)
+    per = step / pd.Timedelta(seconds=sc.bin_s)
+    if (
+        per < 1
+        or abs(per - round(per)) > 1e-9
+        or (len(idx) % round(per))
+        or (sc.start.value % step.value)
+    ):
+        raise AnnualError(
+            f"freq={freq!r} must be a whole multiple of bin_s={sc.bin_s} s that tiles the "
+            "scenario and is aligned with its start (e.g. '15min', '1h')"
+        )
+    # exact energy-preserving means of aligned whole bins (gridlink.resample convention)
+    out_idx = pd.date_range(sc.start, periods=len(idx) // round(per), freq=step)
+    p_freq = series_with_unit(
+        pd.Series(_block(pcc, round(per), "mean"), index=out_idx, name="p_mw"), "MW"
+    )
+    peak = series_with_unit(
+        pd.Series(_block(pcc, round(per), "max"), index=out_idx, name="peak_mw"), "MW"
+    )
     build_s = time.perf_counter() - t0 - calibration_s
     logger.info(
         "annual shape: %d bins, mean %.2f MW, peak %.2f MW; build %.2f s, calibration %.1f s",
@@ -896,17 +985,19 @@ def fast_facility(
         lam = sc.rate_per_replica_rps * prof[k] / prof.mean()
     else:
         lam = np.full(n_bins, sc.rate_per_replica_rps)
+    mod = None
     if spec.traffic_mode == "shared":
         edges, shared = shared_intensity(spec)
         if len(shared) != n_bins:
             raise AnnualError("fast_facility: the horizon must be a whole number of intensity bins")
-        lam = (1.0 - spec.correlation) * lam + spec.correlation * shared
+        # the facility's own gamma draws: shared = level x m_b
+        mod = np.divide(shared, lam, out=np.ones_like(lam), where=lam > 0)
     reps_per_server = validate_configurations(spec)
     counts = pd.Series(spec.server_configs()).value_counts()
     replicas = {c: np.full(n_bins, float(counts[c] * reps_per_server[c])) for c in counts.index}
     rng = None if noise_seed is None else np.random.default_rng(noise_seed)
     pcc, sd = _fast_core(
-        lam, replicas, np.full(n_bins, float(spec.n_servers)), curves,
+        lam, mod, replicas, np.full(n_bins, float(spec.n_servers)), curves,
         it_base_kw_per_server=spec.it_base_kw_per_server, pue=spec.pue, noise_rng=rng,
     )  # fmt: skip
     return (
@@ -944,17 +1035,22 @@ def compare_fast_full(
     t0 = time.perf_counter()
     full = simulate_facility(spec, workers=workers, progress=False)
     full_s = time.perf_counter() - t0
-    full_bin = resample_energy(full.pcc_mw_250ms, f"{int(scenario.bin_s)}s")
+    per_bin = int(round(scenario.bin_s / DT_S))
+    full_bin = _block(full.pcc_mw_250ms.to_numpy(dtype=np.float64), per_bin, "mean")
     t1 = time.perf_counter()
-    fast_bin, _ = fast_facility(spec, curves, noise_seed=noise_seed)
+    fast, _ = fast_facility(spec, curves, noise_seed=noise_seed)
     fast_s = time.perf_counter() - t1
+    fast_bin = fast.to_numpy()
+    per_hour = int(round(3600.0 / scenario.bin_s))
+    hours_idx = pd.date_range(spec.start, periods=len(full_bin) // per_hour, freq="1h")
     out = pd.DataFrame(
         {
-            "energy_full_mwh": resample_energy(full_bin, "1h"),
-            "energy_fast_mwh": resample_energy(fast_bin, "1h"),
-            "peak_full_mw": full_bin.resample("1h", origin="epoch").max(),
-            "peak_fast_mw": fast_bin.resample("1h", origin="epoch").max(),
-        }
+            "energy_full_mwh": _block(full_bin, per_hour, "mean"),
+            "energy_fast_mwh": _block(fast_bin, per_hour, "mean"),
+            "peak_full_mw": _block(full_bin, per_hour, "max"),
+            "peak_fast_mw": _block(fast_bin, per_hour, "max"),
+        },
+        index=hours_idx,
     )
     out["energy_rel_err"] = out["energy_fast_mwh"] / out["energy_full_mwh"] - 1.0
     out["peak_rel_err"] = out["peak_fast_mw"] / out["peak_full_mw"] - 1.0
