@@ -20,8 +20,9 @@ Pipeline per configuration:
 4. BiGRU classifier on (features, labels) with early stopping on contiguous end blocks.
 5. AR(1) coefficients per state from label runs (for Eq 9); sampler choice
    ("auto": the sampler whose generated power reproduces the measured autocorrelation
-   (lags 1-40, 0.25-10 s) better on the training bundles; the authors' rule
-   "median phi > 0.3" is recorded beside it).
+   (lags 1-50, 0.25-12.5 s) better on the training bundles; the authors' rule
+   "median phi > 0.3" is recorded beside it), chosen jointly with the coherence of the
+   per-step state draws (``state_rho``; 0 = the paper's independent draws).
 
 ``fit_all(data_root, out_dir)`` fits every configuration with measured bundles and the
 transferred paper configurations and writes the shipped files; ``python -m traces.fit``.
@@ -53,6 +54,7 @@ __all__ = [
     "training_features",
     "acf",
     "AR1_PHI_THRESHOLD",
+    "STATE_RHO_GRID",
     "DATA_LICENSE_NOTE",
 ]
 
@@ -183,15 +185,29 @@ def _sources(bundles: Sequence[Any]) -> list[dict[str, Any]]:
     return out
 
 
+#: Grid of state-draw coherence values tried by ``state_rho="auto"`` (0 = paper Eq 7).
+STATE_RHO_GRID: tuple[float, ...] = (0.0, 0.5, 0.8, 0.9, 0.95, 0.98, 0.99)
+
+
 def _choose_sampler(
     sampler: str,
+    state_rho: float | str,
     cfg: FittedConfiguration,
     xs: Sequence[np.ndarray],
     powers: Sequence[np.ndarray],
     phi_info: dict[str, Any],
     seed: int,
-    max_lag: int = 40,
-) -> tuple[str, dict[str, Any]]:
+    max_lag: int = 50,
+) -> dict[str, Any]:
+    """Pick the power sampler (Eq 8 / Eq 9) and the state coherence by ACF on training data.
+
+    For every candidate (sampler, rho) the configuration generates power from the
+    training bundles' own (surrogate) features with 2 seeds, and the mean squared
+    difference between generated and measured autocorrelation over lags 1..``max_lag``
+    (12.5 s, the paper's ACF lag range) is averaged over bundles (weighted by length).
+    The candidate with the lowest error wins. Marginal power distributions do not
+    depend on the choice (Eq 7 holds per step for every rho).
+    """
     med_phi = float(np.median(phi_info["phi"]))
     info: dict[str, Any] = {
         "phi_median": med_phi,
@@ -202,38 +218,52 @@ def _choose_sampler(
         "n_clipped_phi": int(phi_info["n_clipped_phi"]),
         "min_run_length": int(phi_info["min_run_length"]),
     }
-    # ACF error of each sampler on the training bundles (in-sample features)
-    errs: dict[str, float] = {}
-    for kind in ("iid", "ar1"):
-        cfg.sampler = kind
-        e = []
-        w = []
-        for i, (x, p) in enumerate(zip(xs, powers, strict=True)):
-            lag = min(max_lag, p.size // 4)
-            if lag < 1:
-                continue
-            g = cfg.generate_from_features(x, rng=np.random.default_rng([seed, 7, i]))
-            e.append(float(np.mean((acf(g, lag) - acf(p, lag)) ** 2)))
-            w.append(p.size)
-        errs[kind] = float(np.average(e, weights=w)) if e else float("nan")
-    info["acf_mse_lags_1_40"] = errs
     if sampler == "auto":
-        choice = "ar1" if errs["ar1"] < errs["iid"] else "iid"
-        info["reason"] = (
-            f"auto: ACF MSE over lags 1-{max_lag} on the training bundles iid={errs['iid']:.4f}, "
-            f"ar1={errs['ar1']:.4f} -> {choice} (authors' rule median phi "
-            f"{med_phi:.2f} > {AR1_PHI_THRESHOLD} would give {info['threshold_rule_choice']})"
-        )
+        samplers = ["iid", "ar1"]
     elif sampler == "threshold":
-        choice = info["threshold_rule_choice"]
-        info["reason"] = f"threshold: median phi {med_phi:.2f} vs {AR1_PHI_THRESHOLD} -> {choice}"
+        samplers = [info["threshold_rule_choice"]]
     elif sampler in ("iid", "ar1"):
-        choice = sampler
-        info["reason"] = f"set by caller ({sampler})"
+        samplers = [sampler]
     else:
         raise FitError(f"sampler must be 'auto', 'threshold', 'iid' or 'ar1', got {sampler!r}")
-    cfg.sampler = choice
-    return choice, info
+    if state_rho == "auto":
+        rhos = list(STATE_RHO_GRID)
+    else:
+        rhos = [float(state_rho)]
+        if not 0.0 <= rhos[0] < 1.0:
+            raise FitError(f"state_rho must be 'auto' or in [0, 1), got {state_rho!r}")
+    probas = [cfg.classifier.predict_proba_many([x])[0] for x in xs]
+    meas_acf = []
+    for p in powers:
+        lag = min(max_lag, p.size // 4)
+        meas_acf.append(acf(p, lag) if lag >= 1 else None)
+    weights = [p.size for p in powers]
+    errs: dict[str, float] = {}
+    for kind in samplers:
+        for rho in rhos:
+            cfg.sampler, cfg.state_rho = kind, rho
+            e, w = [], []
+            for i, (pr, ma) in enumerate(zip(probas, meas_acf, strict=True)):
+                if ma is None:
+                    continue
+                for rep in range(2):
+                    g, _, _ = cfg._sample(pr, np.random.default_rng([seed, 7, i, rep]))
+                    e.append(float(np.mean((acf(g, ma.size) - ma) ** 2)))
+                    w.append(weights[i])
+            errs[f"{kind}/rho={rho:g}"] = float(np.average(e, weights=w)) if e else float("nan")
+    best = min(errs, key=lambda k: (np.nan_to_num(errs[k], nan=np.inf), k))
+    kind, rho_s = best.split("/rho=")
+    cfg.sampler, cfg.state_rho = kind, float(rho_s)
+    info["acf_mse_lags_1_50"] = errs
+    paper = errs.get(f"{kind}/rho=0")
+    info["reason"] = (
+        f"{sampler}/{state_rho}: lowest ACF MSE (lags 1-{max_lag}) on the training bundles: "
+        f"sampler={kind}, state_rho={float(rho_s):g} (MSE {errs[best]:.4f}"
+        + (f"; paper's independent draws rho=0: {paper:.4f}" if paper is not None else "")
+        + f"); authors' rule median phi {med_phi:.2f} > {AR1_PHI_THRESHOLD} -> "
+        f"{info['threshold_rule_choice']}"
+    )
+    return info
 
 
 def fit_configuration(
@@ -245,6 +275,7 @@ def fit_configuration(
     seed: int = 0,
     max_epochs: int = 60,
     sampler: str = "auto",
+    state_rho: float | str = "auto",
     features: str = "surrogate",
     n_feature_draws: int = 3,
     latency: Any = None,
@@ -268,6 +299,12 @@ def fit_configuration(
         Seeds the mixture, the surrogate draws, the classifier and the sampler check.
     max_epochs : int, default 60
     sampler : {"auto", "threshold", "iid", "ar1"}, default "auto"
+        Power sampler: Eq 8 (iid) or Eq 9 (ar1); "auto" picks by ACF on the training
+        bundles, "threshold" uses the authors' rule (median phi > 0.3 -> ar1).
+    state_rho : float or "auto", default "auto"
+        Coherence of the per-step state draws (0 = the paper's independent Eq 7 draws;
+        see :func:`traces.sampler.sample_states`); "auto" picks from
+        :data:`STATE_RHO_GRID` by ACF on the training bundles, jointly with ``sampler``.
     features : {"surrogate", "measured"}, default "surrogate"
         Source of the training features (see module docstring).
     n_feature_draws : int, default 3
@@ -364,7 +401,7 @@ def fit_configuration(
         power_limit_w=max(limits) if limits else None,
         source="measured",
     )
-    _, sinfo = _choose_sampler(sampler, cfg, first_draw, powers, phi_info, seed)
+    sinfo = _choose_sampler(sampler, state_rho, cfg, first_draw, powers, phi_info, seed)
     cfg.sampler_info = sinfo
     idle = []
     for b in bundles:

@@ -202,6 +202,9 @@ class FittedConfiguration:
     power_limit_w : float or None
         Enforced board power limit x TP [W] when known from the data.
     source : {"measured", "transferred"}
+    state_rho : float, default 0.0
+        Temporal coherence of the state draws (``traces.sampler.sample_states``); 0 is the
+        paper's independent per-step sampling (Eq 7). A fitted choice, see ``sampler_info``.
     state_map : ndarray (K_c, K), optional
         Row-stochastic map from classifier states to mixture states (transfer).
     sampler_info : dict, optional
@@ -227,6 +230,7 @@ class FittedConfiguration:
         tdp_w: float,
         power_limit_w: float | None = None,
         source: str = "measured",
+        state_rho: float = 0.0,
         state_map: np.ndarray | None = None,
         sampler_info: dict[str, Any] | None = None,
         provenance: dict[str, Any] | None = None,
@@ -289,6 +293,9 @@ class FittedConfiguration:
         self.tdp_w = float(tdp_w)
         self.power_limit_w = None if power_limit_w is None else float(power_limit_w)
         self.source = source
+        if not 0.0 <= float(state_rho) < 1.0:
+            raise ModelError(f"state_rho must lie in [0, 1), got {state_rho}")
+        self.state_rho = float(state_rho)
         self.state_map = state_map
         self.sampler_info = dict(sampler_info or {})
         self.provenance = dict(provenance or {})
@@ -323,8 +330,8 @@ class FittedConfiguration:
     def _sample(
         self, proba: np.ndarray, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, int]:
-        """Eq 7 then Eq 8/9, then clip. Draws T uniforms then T normals from ``rng``."""
-        states = sample_states(self._proba_to_mixture(proba), rng)
+        """Eq 7 then Eq 8/9, then clip. Draws T variates (states) then T normals (power)."""
+        states = sample_states(self._proba_to_mixture(proba), rng, rho=self.state_rho)
         mu, sd = self.mixture.means_, self.mixture.stds_
         if self.sampler == "ar1":
             p = sample_power_ar1(states, mu, sd, self.phi, rng)
@@ -358,7 +365,7 @@ class FittedConfiguration:
         features : WorkloadFeatures or ndarray (T, F)
             Features on the 250 ms grid (columns :attr:`feature_names`).
         rng : numpy.random.Generator or int or None
-            Random source; draws T uniforms (states, Eq 7) then T normals (power).
+            Random source; draws T variates for the states (Eq 7) then T normals (power).
         return_details : bool, default False
             Also return the sampled states and the number of clipped samples.
         window, overlap : int
@@ -521,6 +528,7 @@ class FittedConfiguration:
             "has_state_map": self.state_map is not None,
             "sampler": self.sampler,
             "phi": [float(v) for v in self.phi],
+            "state_rho": self.state_rho,
             "sampler_info": _jsonable(self.sampler_info),
             "power_range_w": list(self.power_range_w),
             "tdp_w": self.tdp_w,
@@ -606,6 +614,7 @@ class FittedConfiguration:
                 tdp_w=float(meta["tdp_w"]),
                 power_limit_w=meta.get("power_limit_w"),
                 source=meta.get("source", "measured"),
+                state_rho=float(meta.get("state_rho", 0.0)),
                 state_map=smap,
                 sampler_info=meta.get("sampler_info", {}),
                 provenance=meta.get("provenance", {}),

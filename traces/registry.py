@@ -327,6 +327,7 @@ def transfer_configuration(
         tdp_w=float(tdp_w),
         power_limit_w=None,
         source="transferred",
+        state_rho=source.state_rho,
         state_map=state_map,
         sampler_info={"reason": f"transfer: {sampler} (median phi {np.median(phi_arr):.2f})"},
         provenance=prov,

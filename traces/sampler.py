@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 from scipy.signal import lfilter
+from scipy.special import ndtr
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +46,22 @@ def _rng(rng: np.random.Generator | int | None) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def sample_states(proba: np.ndarray, rng: np.random.Generator | int | None) -> np.ndarray:
+def sample_states(
+    proba: np.ndarray, rng: np.random.Generator | int | None, *, rho: float = 0.0
+) -> np.ndarray:
     """Draw one state per step from per-step state probabilities (Eq 7).
 
-    Inverse-CDF sampling with one uniform per step (``rng.random(T)``).
+    Inverse-CDF sampling: ``s_t = min{k : sum_{j<=k} p_tj > u_t}``.
+
+    * ``rho == 0`` (the paper's Eq 7): ``u_t`` i.i.d. uniform (``rng.random(T)``), the
+      states of successive steps are drawn independently.
+    * ``0 < rho < 1`` (temporally coherent extension): ``u_t = Phi(x_t)`` with a
+      stationary Gaussian AR(1) ``x_t = rho x_{t-1} + sqrt(1 - rho^2) z_t``
+      (``rng.standard_normal(T)``). Each ``u_t`` is still exactly uniform, so every
+      step's marginal is still ``Categorical(p_t)`` (Eq 7 holds per step), but a server
+      that is in the upper part of its predicted state distribution stays there for
+      ~``1 / (1 - rho)`` steps instead of flickering between states every 250 ms
+      (states are sorted by power, so the quantile ``u_t`` is a load level).
 
     Parameters
     ----------
@@ -56,6 +69,8 @@ def sample_states(proba: np.ndarray, rng: np.random.Generator | int | None) -> n
         Non-negative rows; each row is normalised here (rows must have a positive sum).
     rng : numpy.random.Generator or int or None
         Random source.
+    rho : float, default 0.0
+        Lag-1 correlation of the latent Gaussian, in [0, 1).
 
     Returns
     -------
@@ -76,7 +91,16 @@ def sample_states(proba: np.ndarray, rng: np.random.Generator | int | None) -> n
     tot = cdf[:, -1]
     if np.any(tot <= 0):
         raise SamplerError("proba has a row summing to 0; every step needs a state distribution")
-    u = _rng(rng).random(p.shape[0]) * tot
+    if not 0.0 <= rho < 1.0:
+        raise SamplerError(f"rho must lie in [0, 1), got {rho}")
+    if rho == 0.0:
+        u = _rng(rng).random(p.shape[0])
+    else:
+        z = _rng(rng).standard_normal(p.shape[0])
+        b = z * np.sqrt(1.0 - rho * rho)
+        b[:1] = z[:1]  # stationary start
+        u = ndtr(lfilter([1.0], [1.0, -rho], b))
+    u = u * tot
     # number of cdf entries <= u  -> state index; guard u == tot (float round-off)
     s = (cdf <= u[:, None]).sum(axis=1)
     return np.minimum(s, p.shape[1] - 1).astype(np.int64)
