@@ -21,16 +21,29 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate(
-        config_id: str = typer.Option(
-            ...,
+        config_id: str | None = typer.Option(
+            None,
             "--config-id",
             help="Shipped configuration id (gridlink's registry) or a path to a saved configuration.",
         ),
-        bundle: Path = typer.Option(
-            ...,
+        bundle: Path | None = typer.Option(
+            None,
             "--bundle",
             help="Measured bundle folder (power.csv, engine.csv, requests, manifest).",
         ),
+        heldout: str | None = typer.Option(
+            None,
+            "--heldout",
+            help="Instead: held-out protocol for this configuration id (fit on training splits, "
+            "score held-out traces; needs --data-root).",
+        ),
+        data_root: Path | None = typer.Option(
+            None, "--data-root", help="Root of measured bundles (for --heldout)."
+        ),
+        epochs: int = typer.Option(
+            60, "--epochs", min=1, help="Epoch cap of the fits (--heldout)."
+        ),
+        feature_set: str = typer.Option("f2", "--feature-set", help="f2 or f4 (--heldout)."),
         seeds: int = typer.Option(5, "--seeds", min=1, help="Evaluation seeds (medians reported)."),
         as_json: bool = typer.Option(
             False, "--json", help="Print ONE JSON object {method: {metric: median}}."
@@ -46,6 +59,30 @@ def register(app: typer.Typer) -> None:
         from traces.ingest import load_bundle
 
         log = logging.getLogger("gridlink.commands.evaluate")
+        if heldout is not None:
+            if data_root is None:
+                raise typer.BadParameter("--heldout needs --data-root")
+            from traces.evaluate import evaluate_configuration
+
+            rows = evaluate_configuration(
+                heldout,
+                data_root=data_root,
+                seeds=tuple(range(seeds)),
+                fit_kwargs={"max_epochs": epochs, "feature_set": feature_set},
+            )
+            med = rows.groupby("method", sort=False)[list(METRIC_NAMES)].median()
+            if as_json:
+                out = {m: {k: _clean(med.loc[m, k]) for k in METRIC_NAMES} for m in METHODS}
+                typer.echo(json.dumps(out))
+                return
+            typer.echo(
+                f"{heldout}: held out {rows['heldout'].nunique()} trace(s) "
+                f"({', '.join(sorted(set(rows['split'])))}); medians over traces x {seeds} seed(s)"
+            )
+            typer.echo(med.loc[list(METHODS)].to_string(float_format=lambda x: f"{x:.4g}"))
+            return
+        if config_id is None or bundle is None:
+            raise typer.BadParameter("give --config-id and --bundle (or --heldout and --data-root)")
         path = Path(config_id)
         if path.exists():
             from traces.model import FittedConfiguration
