@@ -89,7 +89,6 @@ NETWORKS: dict[str, str] = {
     "cigre_mv": "create_cigre_network_mv",
     "mv_oberrhein": "mv_oberrhein",
     "case33bw": "case33bw",
-    "ieee_european_lv": "ieee_european_lv_asymmetric",
 }
 
 #: Newton-Raphson settings shared by both backends (pandapower's defaults).
@@ -542,7 +541,7 @@ class FeederResult:
 
         Returns
         -------
-        pandas.DataFrame, shape (5, 8)
+        pandas.DataFrame, shape (5, 7)
             Index ``undervoltage``, ``overvoltage``, ``line_overload``,
             ``trafo_overload``, ``not_converged``; columns ``limit`` (pu or %),
             ``worst`` (lowest voltage / highest voltage or loading over converged
