@@ -38,8 +38,9 @@ the common modulation moves every replica together through ``beta``, so that par
 scales with ``R`` and does not average out.
 
 Assumptions, stated: curves are interpolated linearly between levels and never
-extrapolated (a level above the grid raises); the response to ``m_b`` is linear and
-the independent part Gaussian, which under-states the upper tail near a replica's
+extrapolated (a level above the grid raises); the response to ``m_b`` is linear,
+saturating at the lowest and highest bin-mean power seen in calibration (a replica
+cannot be busier than its busiest calibrated bin), and the independent part Gaussian, which under-states the upper tail near a replica's
 capacity (see the measured peak errors in ``benchmarks/bench_annual.py``).  The fast
 and full paths are compared by :func:`compare_fast_full` (hourly energy and hourly
 peak of 1-min means) in ``tests/test_annual.py`` and the benchmark.  Hourly values are
@@ -361,6 +362,10 @@ class ResponseCurve:
         [W per unit m]; 0 for independent traffic.
     correlation, cv : float
         Shared fraction and modulation CV the curve was calibrated under.
+    bin_mean_range_w : (float, float)
+        Lowest and highest bin-mean replica power seen in calibration [W]; the linear
+        response to the modulation saturates there (a replica cannot exceed its
+        busiest calibrated bin, nor go below idle).
     bin_s : float
         Bin length [s].
     duration_s, warmup_s : float
@@ -381,6 +386,7 @@ class ResponseCurve:
     beta_w: np.ndarray
     correlation: float
     cv: float
+    bin_mean_range_w: tuple[float, float]
     bin_s: float
     duration_s: float
     warmup_s: float
@@ -425,6 +431,7 @@ class ResponseCurve:
     def from_dict(cls, data: Mapping[str, Any]) -> ResponseCurve:
         """Inverse of :meth:`to_dict`."""
         d = dict(data)
+        d["bin_mean_range_w"] = tuple(float(v) for v in d["bin_mean_range_w"])
         for k in ("rate_rps", "mean_w", "var_w2", "bin_var_w2", "beta_w"):
             d[k] = np.asarray(d[k], dtype=np.float64)
         return cls(**d)
@@ -562,10 +569,12 @@ def calibrate_response(
     skip = int(round(warmup_s / DT_S))
     per_bin = int(round(bin_s / DT_S))
     mean_k, beta_k, bin_var_k, var_k = (np.zeros(n_rates) for _ in range(4))
+    lo_w, hi_w = np.inf, -np.inf
     for j, p in enumerate(powers):
         x = np.asarray(p, dtype=np.float64)[skip : skip + int(round(duration_s / DT_S))]
         blocks = x.reshape(-1, per_bin)
         bin_mean = blocks.mean(axis=1)
+        lo_w, hi_w = min(lo_w, float(bin_mean.min())), max(hi_w, float(bin_mean.max()))
         m = mods[j]
         mean_k[j] = bin_mean.mean()
         if correlation > 0.0 and levels[j] > 0 and m.var() > 0:
@@ -593,6 +602,7 @@ def calibrate_response(
         beta_w=beta_k,
         correlation=float(correlation),
         cv=float(cv),
+        bin_mean_range_w=(lo_w, hi_w),
         bin_s=float(bin_s),
         duration_s=float(duration_s),
         warmup_s=float(warmup_s),
@@ -635,7 +645,14 @@ def _fast_core(
         curve = curves[cid]
         per_replica = curve.mean(level_b)
         if mod_b is not None:
-            per_replica = per_replica + curve.beta(level_b) * (mod_b - 1.0)
+            # linear response to the shared modulation, saturating at the calibrated
+            # bin-mean range (idle .. busiest bin seen), a stated model bound
+            lo, hi = curve.bin_mean_range_w
+            raw = per_replica + curve.beta(level_b) * (mod_b - 1.0)
+            per_replica = np.minimum(np.maximum(raw, lo), hi)
+            n_sat = int(np.count_nonzero(raw != per_replica))
+            if n_sat:
+                logger.info("%s: %d of %d bins at the saturation bound", cid, n_sat, raw.size)
         gpu_w += r * per_replica
         var_w2 += r * curve.bin_var(level_b)
     sd = np.sqrt(var_w2)

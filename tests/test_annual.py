@@ -31,6 +31,7 @@ def _linear_curve(config_id: str = "cfg_tp1", tp: int = 1, *, a: float = 100.0, 
         config_id=config_id, tokens="azure-conv", tp=tp, tdp_w=700.0 * tp, rate_rps=rates,
         mean_w=a + b * rates, var_w2=np.full(9, 4 * bin_var), bin_var_w2=np.full(9, bin_var),
         beta_w=b * correlation * rates, correlation=correlation, cv=cv,
+        bin_mean_range_w=(0.0, 1e9),
         bin_s=60.0, duration_s=1200.0, warmup_s=120.0, seed=0,
     )  # fmt: skip
 

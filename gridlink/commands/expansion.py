@@ -68,14 +68,14 @@ def register(app: typer.Typer) -> None:
         config: str | None = typer.Option(
             None,
             "--config",
-            help="Shipped configuration id: build an annual-fast-path facility profile "
-            "(needs gridlink.annual) instead of --profile.",
+            help="Shipped configuration id: build the facility profile with the annual fast "
+            "path (gridlink.annual, default diurnal/weekly traffic) instead of --profile.",
         ),
         servers: int = typer.Option(
             10_000, "--servers", min=1, help="With --config: number of servers."
         ),
         rate: float = typer.Option(
-            1.0, "--rate", min=0.0, help="With --config: mean offered load per server [req/s]."
+            1.0, "--rate", min=0.0, help="With --config: mean offered load per replica, in req/s."
         ),
         start: str = typer.Option(
             "2025-07-14", "--start", help="With --config: first day (UTC) of the horizon."
@@ -108,12 +108,20 @@ def register(app: typer.Typer) -> None:
         if profile is not None:
             series = _read_profile(profile)
         else:
-            from gridlink.annual import cli_profile  # type: ignore[attr-defined]
+            from gridlink.annual import AnnualScenario, FleetPhase, annual_load, nameplate_mw
 
-            series, derived_tdp = cli_profile(
-                config, servers=servers, rate_per_server=rate, start=start, hours=hours
+            day0 = pd.Timestamp(start, tz="UTC").floor("D")
+            scenario = AnnualScenario(
+                fleet=(FleetPhase(day0, {config: servers}),),
+                start=day0,
+                days=-(-hours // 24) + 1,
+                rate_per_replica_rps=rate,
+                seed=seed,
             )
-            tdp_mw = derived_tdp if tdp_mw is None else tdp_mw
+            shape = annual_load(scenario)  # calibrates the response curve (seconds)
+            series = shape.p_mw
+            if tdp_mw is None:
+                tdp_mw = nameplate_mw(scenario, shape.curves)
         first = series.index[0].tz_convert("UTC").ceil("h")
         snapshots = pd.date_range(first, periods=hours, freq="h")
         profiles = comparison_profiles(series, tdp_mw=tdp_mw)
