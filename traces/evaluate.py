@@ -611,11 +611,9 @@ def transfer_experiment(
     * ``transfer``: model fitted on the source bundles (all of them), transferred with
       :func:`traces.registry.transfer_configuration` using a state dictionary
       (:class:`traces.states.PowerStateMixture`) fitted on the target's training-block power
-      alone;
-    * ``transfer_quantile``: the same, but source state probabilities are spread over the
-      target states at the same occupancy quantile
-      (:func:`traces.registry.quantile_state_map`) instead of state k -> state k (only when
-      the registry's transfer used the identity map);
+      alone; source state probabilities are spread over the target states at the same
+      occupancy quantile (:func:`traces.registry.quantile_state_map`);
+    * ``transfer_rank``: the same with source state k driving target state k;
     * ``model``: natively trained on the target's training block;
     * baselines fitted on the target's training block.
 
@@ -647,13 +645,16 @@ def transfer_experiment(
         source_model = default_model_factory(**fit_kwargs)(list(source), 0)
     transferred = transfer_configuration(source_model, target_train)
     variants = {"transfer": transferred}
-    if transferred.state_map is None:
-        # occupancy-quantile map instead of "source state k drives target state k"
+    try:
+        variants["transfer_rank"] = transfer_configuration(
+            source_model, target_train, state_mapping="rank"
+        )
+    except TypeError:  # registry without state_mapping: its default is the rank map
         quant = copy.copy(transferred)
         quant.state_map = quantile_state_map(
             source_model.mixture.weights_, transferred.mixture.weights_
         )
-        variants["transfer_quantile"] = quant
+        variants = {"transfer_rank": transferred, "transfer": quant}
     rows = evaluate_split(
         split,
         seeds=seeds,
