@@ -38,7 +38,8 @@ def main() -> None:
     ap.add_argument("--chunk", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rate", type=float, default=1.0, help="Poisson req/s per server")
-    ap.add_argument("--batch-windows", type=int, default=64)
+    ap.add_argument("--batch-windows", type=int, default=16)
+    ap.add_argument("--device", default=None, help="torch device, e.g. cuda")
     a = ap.parse_args()
 
     from traces.model import feature_matrix
@@ -62,7 +63,9 @@ def main() -> None:
     t_feat = time.perf_counter() - t0
     x = feature_matrix(feats, cfg.feature_names)
     t0 = time.perf_counter()
-    (proba,) = cfg.classifier.predict_proba_many([x])
+    (proba,) = cfg.classifier.predict_proba_many(
+        [x], batch_windows=a.batch_windows, device=a.device
+    )
     t_clf = time.perf_counter() - t0
     t0 = time.perf_counter()
     p, _, n_clip = cfg._sample(proba, np.random.default_rng(2))
@@ -91,7 +94,9 @@ def main() -> None:
             )
         t_feat += time.perf_counter() - t0
         t0 = time.perf_counter()
-        outs = cfg.generate_many(fl, [rngs[i] for i in ids], batch_windows=a.batch_windows)
+        outs = cfg.generate_many(
+            fl, [rngs[i] for i in ids], batch_windows=a.batch_windows, device=a.device
+        )
         t_gen += time.perf_counter() - t0
         total += sum(o.size for o in outs)
         del fl, outs

@@ -55,7 +55,7 @@ def test_learns_lagged_mapping(toy_fitted: StateClassifier) -> None:
     majority = float(np.max(np.bincount(y)) / y.size)
     assert acc > 0.9 > majority + 0.2, (acc, majority)
     h = toy_fitted.history_
-    assert h["n_val_steps"] == 600  # contiguous 20 % block at the end
+    assert h["n_val_steps"] == 600  # 3 contiguous blocks, 20 % in all
     assert len(h["val_loss"]) == h["epochs_run"]
     assert h["best_val_loss"] == min(h["val_loss"])
 

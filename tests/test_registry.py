@@ -94,8 +94,8 @@ def test_transferred_use_reference_mixture(powertrace_dir: Path) -> None:
         np.testing.assert_array_equal(cfg.mixture.means_, np.sort(raw["means"]))
         donor = cfg.provenance["transfer"]["classifier_from"]
         assert donor in MEASURED and donor.split("_")[1] == cid.split("_")[1]  # same GPU family
-        if cfg.state_map is not None:
-            np.testing.assert_allclose(cfg.state_map.sum(axis=1), 1.0)
+        assert "quantile" in cfg.provenance["transfer"]["state_mapping"]
+        np.testing.assert_allclose(cfg.state_map.sum(axis=1), 1.0)
     gpt = load_configuration("gpt-oss-20b_A100_tp1")
     ar = json.loads(
         (

@@ -47,7 +47,9 @@ class BiGRUNet(nn.Module):
     Input (B, T, F) float32, output (B, T, K) logits.
     """
 
-    def __init__(self, n_features: int, n_states: int, hidden_size: int = 64) -> None:
+    def __init__(
+        self, n_features: int, n_states: int, hidden_size: int = 64, dropout: float = 0.0
+    ) -> None:
         super().__init__()
         self.gru = nn.GRU(
             input_size=n_features,
@@ -56,11 +58,12 @@ class BiGRUNet(nn.Module):
             batch_first=True,
             bidirectional=True,
         )
+        self.drop = nn.Dropout(dropout)
         self.head = nn.Linear(2 * hidden_size, n_states)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
         h, _ = self.gru(x)
-        return self.head(h)
+        return self.head(self.drop(h))
 
 
 @contextlib.contextmanager
@@ -137,8 +140,13 @@ class StateClassifier(BaseEstimator):
     lr : float, default 3e-3
         Adam learning rate.
     val_fraction : float, default 0.2
-        Fraction of each training trace, taken as one contiguous block at its end, held
-        out for early stopping.
+        Fraction of each training trace held out for early stopping, as ``val_blocks``
+        contiguous blocks (never random steps, which would leak neighbouring steps).
+    val_blocks : int, default 3
+        Number of contiguous validation blocks per trace, evenly spread over it.
+    dropout : float, default 0.2
+        Dropout on the GRU outputs during training only (the traces are short; the
+        small configurations over-fit within a few epochs without it).
     windows_per_epoch : int, default 64
         Random training windows drawn per epoch (trace start offsets are random).
     n_threads : int or None, default 1
@@ -171,6 +179,8 @@ class StateClassifier(BaseEstimator):
         patience: int = 10,
         lr: float = 3e-3,
         val_fraction: float = 0.2,
+        val_blocks: int = 3,
+        dropout: float = 0.2,
         windows_per_epoch: int = 64,
         n_threads: int | None = 1,
         random_state: int = 0,
@@ -183,6 +193,8 @@ class StateClassifier(BaseEstimator):
         self.patience = patience
         self.lr = lr
         self.val_fraction = val_fraction
+        self.val_blocks = val_blocks
+        self.dropout = dropout
         self.windows_per_epoch = windows_per_epoch
         self.n_threads = n_threads
         self.random_state = random_state
@@ -239,18 +251,34 @@ class StateClassifier(BaseEstimator):
                 raise ClassifierError(f"features[{i}] has {x.shape[1]} columns, features[0] {nf}")
         ys = [self._check_labels(y, x.shape[0]) for x, y in zip(xs, labels, strict=True)]
 
-        # contiguous validation block at the end of each trace
+        # validation: ``val_blocks`` contiguous blocks per trace, evenly spread (so the
+        # idle head, the load body and the tail are all represented); the training
+        # pieces are the stretches between them
         tr_x, tr_y, va_x, va_y = [], [], [], []
+        nb = max(int(self.val_blocks), 1)
         for x, y in zip(xs, ys, strict=True):
-            n_val = int(round(self.val_fraction * x.shape[0]))
-            if n_val >= 8 and x.shape[0] - n_val >= 8:
-                tr_x.append(x[:-n_val])
-                tr_y.append(y[:-n_val])
-                va_x.append(x[-n_val:])
-                va_y.append(y[-n_val:])
-            else:
+            t_len = x.shape[0]
+            bl = int(round(self.val_fraction * t_len / nb))
+            if bl < 4 or t_len - nb * bl < 8:
                 tr_x.append(x)
                 tr_y.append(y)
+                continue
+            cuts = []
+            for j in range(nb):
+                a = int(round((j + 0.5) * t_len / nb - bl / 2))
+                a = min(max(a, 0), t_len - bl)
+                cuts.append((a, a + bl))
+            prev = 0
+            for a, b in cuts:
+                if a - prev >= 8:
+                    tr_x.append(x[prev:a])
+                    tr_y.append(y[prev:a])
+                va_x.append(x[a:b])
+                va_y.append(y[a:b])
+                prev = b
+            if t_len - prev >= 8:
+                tr_x.append(x[prev:])
+                tr_y.append(y[prev:])
         allx = np.concatenate(tr_x)
         self.feature_mean_ = allx.mean(axis=0)
         sd = allx.std(axis=0)
@@ -260,7 +288,7 @@ class StateClassifier(BaseEstimator):
         torch.manual_seed(int(self.random_state))
         gen = torch.Generator().manual_seed(int(self.random_state))
         rng = np.random.default_rng(int(self.random_state))
-        net = BiGRUNet(nf, k, int(self.hidden_size))
+        net = BiGRUNet(nf, k, int(self.hidden_size), float(self.dropout))
         opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
         loss_fn = nn.CrossEntropyLoss()
 
@@ -390,8 +418,9 @@ class StateClassifier(BaseEstimator):
         *,
         window: int = 4096,
         overlap: int = 256,
-        batch_windows: int = 64,
+        batch_windows: int = 16,
         n_threads: int | None = -1,
+        device: str | None = None,
     ) -> list[np.ndarray]:
         """Batched windowed inference for many sequences.
 
@@ -408,11 +437,14 @@ class StateClassifier(BaseEstimator):
             Core length [steps].
         overlap : int, default 256
             Context on each side [steps] (64 s at 250 ms).
-        batch_windows : int, default 64
+        batch_windows : int, default 16
             Windows per forward pass.
         n_threads : int or None, default -1
             torch threads for inference; -1 uses the classifier's ``n_threads``, None
             leaves torch's setting.
+        device : str, optional
+            torch device for the forward passes (e.g. ``"cuda"``); default CPU. Windows
+            are moved there batch by batch, probabilities come back as numpy arrays.
 
         Returns
         -------
@@ -431,8 +463,9 @@ class StateClassifier(BaseEstimator):
         *,
         window: int = 4096,
         overlap: int = 256,
-        batch_windows: int = 64,
+        batch_windows: int = 16,
         n_threads: int | None = -1,
+        device: str | None = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Like :meth:`predict_proba_many` but yields ``(i, proba_i)`` in input order as
         soon as sequence ``i`` is complete, so callers can consume and drop it.
@@ -446,6 +479,11 @@ class StateClassifier(BaseEstimator):
         k = int(self.n_states)
         length = window + 2 * overlap
         net = self.net_
+        if device is not None and torch.device(device).type != "cpu":
+            import copy
+
+            net = copy.deepcopy(net).to(device)
+        dev = torch.device(device) if device is not None else torch.device("cpu")
         nt = self.n_threads if n_threads == -1 else n_threads
         if True:
             # pending windows: (seq i, input start a, core c0, c1)
@@ -461,7 +499,7 @@ class StateClassifier(BaseEstimator):
                     return
                 xb = torch.from_numpy(np.stack([xs[i][a : a + length] for i, a, _, _ in pending]))
                 with _torch_threads(nt), torch.inference_mode():
-                    prob = torch.softmax(net(xb), dim=-1).numpy()
+                    prob = torch.softmax(net(xb.to(dev)), dim=-1).cpu().numpy()
                 for j, (i, a, c0, c1) in enumerate(pending):
                     buffers[i][c0:c1] = prob[j, c0 - a : c1 - a]
                     remaining[i] -= 1
@@ -475,8 +513,8 @@ class StateClassifier(BaseEstimator):
                 t_len = x.shape[0]
                 if t_len < length:
                     with _torch_threads(nt), torch.inference_mode():
-                        logits = net(torch.from_numpy(x)[None])[0]
-                        done[i] = torch.softmax(logits, dim=-1).numpy()
+                        logits = net(torch.from_numpy(x)[None].to(dev))[0]
+                        done[i] = torch.softmax(logits, dim=-1).cpu().numpy()
                 else:
                     xs[i] = x
                     buffers[i] = np.empty((t_len, k), dtype=np.float32)
@@ -521,6 +559,8 @@ class StateClassifier(BaseEstimator):
             "patience": int(self.patience),
             "lr": float(self.lr),
             "val_fraction": float(self.val_fraction),
+            "val_blocks": int(self.val_blocks),
+            "dropout": float(self.dropout),
             "windows_per_epoch": int(self.windows_per_epoch),
             "n_threads": None if self.n_threads is None else int(self.n_threads),
             "random_state": int(self.random_state),

@@ -401,7 +401,8 @@ class FittedConfiguration:
         *,
         window: int = 4096,
         overlap: int = 256,
-        batch_windows: int = 64,
+        batch_windows: int = 16,
+        device: str | None = None,
     ) -> list[np.ndarray]:
         """Generate many servers at once with batched windowed inference.
 
@@ -414,6 +415,11 @@ class FittedConfiguration:
         features_list : sequence of WorkloadFeatures or ndarray (T_i, F)
         rngs : sequence of numpy.random.Generator or int or None
             One random source per server (e.g. ``np.random.default_rng(seed).spawn(n)``).
+        window, overlap, batch_windows : int
+            Windowed inference (``StateClassifier.iter_proba_many``); peak memory is about
+            ``batch_windows x (window + 2 overlap) x 1.5 kB`` (~110 MB for the defaults).
+        device : str, optional
+            torch device of the classifier's forward passes (e.g. "cuda"); default CPU.
 
         Returns
         -------
@@ -434,7 +440,7 @@ class FittedConfiguration:
         out: list[np.ndarray] = []
         n_clip_total = 0
         for i, proba in self.classifier.iter_proba_many(
-            xs, window=window, overlap=overlap, batch_windows=batch_windows
+            xs, window=window, overlap=overlap, batch_windows=batch_windows, device=device
         ):
             p, _, n_clip = self._sample(proba, _rng(rngs[i]))
             n_clip_total += n_clip
