@@ -1032,11 +1032,15 @@ def compare_fast_full(
     n_servers: int | None = None,
     noise_seed: int = 0,
     workers: int | None = None,
+    warmup_hours: float = 1.0,
 ) -> pd.DataFrame:
     """Hourly energy and hourly peak: fast path versus the full 250 ms path.
 
     Both run on the same :func:`day_spec` (same rate profile, same shared intensity
     path).  The peak is the highest ``bin_s`` (1-min) mean PCC load in each hour.
+    The full path starts with empty queues, whereas the year it is compared with is
+    continuous, so both paths are run from ``warmup_hours`` before ``day`` (when the
+    scenario has them) and those hours are dropped.
 
     Returns
     -------
@@ -1048,7 +1052,14 @@ def compare_fast_full(
     """
     from traces.facility import simulate_facility
 
-    spec = day_spec(scenario, day, hours=hours, n_servers=n_servers)
+    start = _utc(day, name="day")
+    warm = int(round(warmup_hours))
+    if abs(warmup_hours - warm) > 1e-9 or warm < 0:
+        raise AnnualError(f"warmup_hours={warmup_hours} must be a whole number >= 0")
+    warm = min(warm, int((start - scenario.start) / pd.Timedelta(hours=1)))
+    spec = day_spec(
+        scenario, start - pd.Timedelta(hours=warm), hours=hours + warm, n_servers=n_servers
+    )
     t0 = time.perf_counter()
     full = simulate_facility(spec, workers=workers, progress=False)
     full_s = time.perf_counter() - t0
@@ -1073,7 +1084,9 @@ def compare_fast_full(
     out["peak_rel_err"] = out["peak_fast_mw"] / out["peak_full_mw"] - 1.0
     out["full_s"] = full_s
     out["fast_s"] = fast_s
+    out = out.iloc[warm:]
     out.attrs["servers"] = spec.n_servers
+    out.attrs["warmup_hours"] = warm
     return out[
         ["energy_full_mwh", "energy_fast_mwh", "energy_rel_err", "peak_full_mw", "peak_fast_mw",
          "peak_rel_err", "full_s", "fast_s"]
