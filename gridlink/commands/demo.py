@@ -24,14 +24,14 @@ def register(app: typer.Typer) -> None:
         ),
         hours: float | None = typer.Option(None, "--hours", help="Horizon [h] (default 1 h)."),
         minutes: float | None = typer.Option(None, "--minutes", help="Horizon [min]."),
-        rate: float = typer.Option(1.0, "--rate", help="Requests/s per model replica."),
+        rate: float = typer.Option(4.0, "--rate", help="Requests/s per model replica."),
         trace: str = typer.Option("code", "--trace", help="Azure trace: code or conv."),
         seed: int = typer.Option(0, "--seed", help="Master seed."),
         resolution: str = typer.Option("1min", "--resolution", help="PCC output interval."),
         row_limit_kw: float = typer.Option(600.0, "--row-limit-kw", help="Row limit [kW]."),
         oversub_seeds: int = typer.Option(5, "--oversub-seeds", help="Seeds for Fig 11."),
         oversub_minutes: float = typer.Option(
-            10.0, "--oversub-minutes", help="Horizon of each oversubscription run [min]."
+            5.0, "--oversub-minutes", help="Horizon of each oversubscription run [min]."
         ),
         correlation_seeds: int = typer.Option(
             2, "--correlation-seeds", help="Seeds per correlation of the sensitivity."
