@@ -337,8 +337,6 @@ def test_labelled_outputs(config_id: str, tmp_path) -> None:
     assert "CC BY 4.0" in summary["metadata"]["attribution"]
 
 
-@pytest.mark.filterwarnings("ignore::ResourceWarning")
-@pytest.mark.filterwarnings("ignore:.*Port.*already in use.*:UserWarning")
 def test_dask_equals_serial(config_id: str) -> None:
     from distributed import Client, LocalCluster
 
