@@ -9,8 +9,9 @@ scenario's gamma modulation of the rate per bin) and the statistics of one repli
 bin-mean GPU power are recorded (:func:`calibrate_response`):
 
 * ``mean_w`` -- mean power at the level, averaged over the modulation [W];
-* ``beta_w`` -- least-squares response of a bin's mean power to that bin's shared
-  modulation ``m_b`` [W per unit m] (0 for independent traffic);
+* ``mod_mean_w`` -- for shared traffic, the mean bin power of Q groups of bins sorted
+  by that bin's shared modulation ``m_b`` (the response ``g(L, m)`` to the modulation,
+  piecewise linear in ``m``), with ``beta_w`` its least-squares slope as a summary;
 * ``bin_var_w2`` -- the remaining (independent) variance of the bin mean [W^2];
 * ``var_w2`` -- variance of the 250 ms power [W^2] (reported, not used).
 
@@ -25,8 +26,7 @@ common draw ``m_b`` per bin:
 
 .. math::
 
-    G_b = \\sum_c R_{c,b}\\,\\big(\\mu_c(L_b) + \\beta_c(L_b)\\,(m_b - 1)\\big)
-          + \\varepsilon_b, \\qquad
+    G_b = \\sum_c R_{c,b}\\, g_c(L_b, m_b) + \\varepsilon_b, \\qquad
     \\varepsilon_b \\sim N\\!\\big(0, \\textstyle\\sum_c R_{c,b}\\, v_c(L_b)\\big),
 
     P^{PCC}_b = \\mathrm{PUE}\\,\\big(G_b + N_b\\, P^{base}\\big)
@@ -34,13 +34,14 @@ common draw ``m_b`` per bin:
 with ``R_{c,b}`` replicas of configuration ``c`` (servers x GPUs per server / TP) and
 ``N_b`` servers in bin ``b`` (paper Eqs 10-11).  Independent replicas: variances add
 (``epsilon_b``).  Shared-intensity traffic (paper §3.4, as in :mod:`traces.facility`):
-the common modulation moves every replica together through ``beta``, so that part
+the common modulation moves every replica together through ``g``, so that part
 scales with ``R`` and does not average out.
 
 Assumptions, stated: curves are interpolated linearly between levels and never
-extrapolated (a level above the grid raises); the response to ``m_b`` is linear,
-saturating at the lowest and highest bin-mean power seen in calibration (a replica
-cannot be busier than its busiest calibrated bin), and the independent part Gaussian, which under-states the upper tail near a replica's
+extrapolated (a level above the grid raises); the response to ``m_b`` is piecewise
+linear (extended linearly beyond the outer groups), saturating at the lowest and
+highest bin-mean power seen in calibration (a replica cannot be busier than its
+busiest calibrated bin), and the independent part Gaussian, which under-states the upper tail near a replica's
 capacity (see the measured peak errors in ``benchmarks/bench_annual.py``).  The fast
 and full paths are compared by :func:`compare_fast_full` (hourly energy and hourly
 peak of 1-min means) in ``tests/test_annual.py`` and the benchmark.  Hourly values are
@@ -358,8 +359,13 @@ class ResponseCurve:
         Variance of the replica's bin-mean power left after the shared modulation's
         effect [W^2] (the independent part; variances of replicas add).
     beta_w : numpy.ndarray, shape (J,)
-        Linear response of the bin-mean power to the shared modulation ``m_b`` (mean 1)
-        [W per unit m]; 0 for independent traffic.
+        Least-squares slope of the bin-mean power on the shared modulation ``m_b``
+        (mean 1) [W per unit m]; 0 for independent traffic (a summary).
+    mod_knots, mod_mean_w : numpy.ndarray, shape (J, Q)
+        Response to the modulation per level: mean modulation and mean bin power [W]
+        of Q equal-count groups of calibration bins sorted by ``m_b``; piecewise
+        linear in ``m`` between them and extended linearly beyond (used by the fast
+        path; a single group holding the level mean for independent traffic).
     correlation, cv : float
         Shared fraction and modulation CV the curve was calibrated under.
     bin_mean_range_w : (float, float)
@@ -384,6 +390,8 @@ class ResponseCurve:
     var_w2: np.ndarray
     bin_var_w2: np.ndarray
     beta_w: np.ndarray
+    mod_knots: np.ndarray
+    mod_mean_w: np.ndarray
     correlation: float
     cv: float
     bin_mean_range_w: tuple[float, float]
@@ -407,6 +415,28 @@ class ResponseCurve:
         rate = np.asarray(rate, dtype=float)
         self._check(rate)
         return np.interp(rate, self.rate_rps, self.mean_w)
+
+    def shared_response(self, rate: np.ndarray, mod: np.ndarray) -> np.ndarray:
+        """Mean replica bin power [W] at level ``rate`` [req/s] and modulation ``mod``.
+
+        Piecewise linear in ``mod`` within each level (linear beyond the outer
+        groups), linear in ``rate`` between levels, saturating at
+        :attr:`bin_mean_range_w`.
+        """
+        rate = np.asarray(rate, dtype=float)
+        mod = np.asarray(mod, dtype=float)
+        self._check(rate)
+        levels = self.rate_rps
+        j = np.clip(np.searchsorted(levels, rate, side="right") - 1, 0, len(levels) - 2)
+        w = (rate - levels[j]) / (levels[j + 1] - levels[j])
+        out = np.empty_like(rate)
+        for k in np.unique(j):
+            sel = j == k
+            lo = _interp_extrap(mod[sel], self.mod_knots[k], self.mod_mean_w[k])
+            hi = _interp_extrap(mod[sel], self.mod_knots[k + 1], self.mod_mean_w[k + 1])
+            out[sel] = (1.0 - w[sel]) * lo + w[sel] * hi
+        low, high = self.bin_mean_range_w
+        return np.minimum(np.maximum(out, low), high)
 
     def beta(self, rate: np.ndarray) -> np.ndarray:
         """Response of the bin mean to the shared modulation [W per unit m] at ``rate``."""
@@ -432,7 +462,8 @@ class ResponseCurve:
         """Inverse of :meth:`to_dict`."""
         d = dict(data)
         d["bin_mean_range_w"] = tuple(float(v) for v in d["bin_mean_range_w"])
-        for k in ("rate_rps", "mean_w", "var_w2", "bin_var_w2", "beta_w"):
+        for k in ("rate_rps", "mean_w", "var_w2", "bin_var_w2", "beta_w", "mod_knots",
+                  "mod_mean_w"):  # fmt: skip
             d[k] = np.asarray(d[k], dtype=np.float64)
         return cls(**d)
 
@@ -447,6 +478,17 @@ class ResponseCurve:
     def load(cls, path: str | Path) -> ResponseCurve:
         """Read a curve written by :meth:`save`."""
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _interp_extrap(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
+    """Piecewise-linear interpolation, extended linearly beyond the end points."""
+    if xp.size == 1 or np.all(xp == xp[0]):
+        return np.full_like(x, float(np.mean(fp)))
+    y = np.interp(x, xp, fp)
+    left, right = x < xp[0], x > xp[-1]
+    y[left] = fp[0] + (x[left] - xp[0]) * (fp[1] - fp[0]) / (xp[1] - xp[0])
+    y[right] = fp[-1] + (x[right] - xp[-1]) * (fp[-1] - fp[-2]) / (xp[-1] - xp[-2])
+    return y
 
 
 def _load_config(config: Any) -> Any:
@@ -468,6 +510,7 @@ def calibrate_response(
     bin_s: float = 60.0,
     correlation: float = 0.0,
     cv: float = 0.5,
+    n_mod_groups: int = 4,
     seed: int = 0,
     max_batch: int = 64,
     n_in_fixed: int = 512,
@@ -506,6 +549,8 @@ def calibrate_response(
         Bin [s].
     correlation, cv : float
         Shared-traffic fraction ``rho`` and modulation CV of the scenario.
+    n_mod_groups : int, default 4
+        Groups Q of bins (by modulation) per level for the response to ``m_b``.
     seed : int, default 0
     max_batch : int, default 64
     n_in_fixed, n_out_fixed : int
@@ -569,6 +614,8 @@ def calibrate_response(
     skip = int(round(warmup_s / DT_S))
     per_bin = int(round(bin_s / DT_S))
     mean_k, beta_k, bin_var_k, var_k = (np.zeros(n_rates) for _ in range(4))
+    n_groups = n_mod_groups if correlation > 0.0 else 1
+    mod_knots, mod_mean = np.ones((n_rates, n_groups)), np.zeros((n_rates, n_groups))
     lo_w, hi_w = np.inf, -np.inf
     for j, p in enumerate(powers):
         x = np.asarray(p, dtype=np.float64)[skip : skip + int(round(duration_s / DT_S))]
@@ -580,8 +627,12 @@ def calibrate_response(
         if correlation > 0.0 and levels[j] > 0 and m.var() > 0:
             # linear response of the bin mean to the shared modulation (least squares)
             beta_k[j] = float(np.cov(bin_mean, m, ddof=1)[0, 1] / m.var(ddof=1))
-        resid = bin_mean - mean_k[j] - beta_k[j] * (m - m.mean())
-        bin_var_k[j] = float(resid.var(ddof=2 if beta_k[j] else 1))
+        groups = np.array_split(np.argsort(m, kind="stable"), n_groups)
+        mod_knots[j] = [m[g].mean() for g in groups] if n_groups > 1 else [1.0]
+        mod_mean[j] = [bin_mean[g].mean() for g in groups]
+        fitted = _interp_extrap(m, mod_knots[j], mod_mean[j])
+        resid = bin_mean - fitted
+        bin_var_k[j] = float(resid.var(ddof=n_groups if n_groups < resid.size else 1))
         var_k[j] = float(x.var())
     knots = levels
     elapsed = time.perf_counter() - t0
@@ -600,6 +651,8 @@ def calibrate_response(
         var_w2=var_k,
         bin_var_w2=bin_var_k,
         beta_w=beta_k,
+        mod_knots=mod_knots,
+        mod_mean_w=mod_mean,
         correlation=float(correlation),
         cv=float(cv),
         bin_mean_range_w=(lo_w, hi_w),
@@ -634,7 +687,7 @@ def _fast_core(
 ) -> tuple[np.ndarray, np.ndarray]:
     """PCC load per bin [MW] and its noise standard deviation [MW], shapes (B,).
 
-    ``G_b = sum_c R_c (mu_c(L_b) + beta_c(L_b) (m_b - 1)) + eps_b``,
+    ``G_b = sum_c R_c g_c(L_b, m_b) + eps_b`` (``g_c = mu_c(L_b)`` without modulation),
     ``eps_b ~ N(0, sum_c R_c v_c(L_b))``; PCC = PUE (G_b + N_b P_base).
     """
     gpu_w = np.zeros_like(level_b)
@@ -643,16 +696,10 @@ def _fast_core(
         if not np.any(r):
             continue
         curve = curves[cid]
-        per_replica = curve.mean(level_b)
-        if mod_b is not None:
-            # linear response to the shared modulation, saturating at the calibrated
-            # bin-mean range (idle .. busiest bin seen), a stated model bound
-            lo, hi = curve.bin_mean_range_w
-            raw = per_replica + curve.beta(level_b) * (mod_b - 1.0)
-            per_replica = np.minimum(np.maximum(raw, lo), hi)
-            n_sat = int(np.count_nonzero(raw != per_replica))
-            if n_sat:
-                logger.info("%s: %d of %d bins at the saturation bound", cid, n_sat, raw.size)
+        if mod_b is None:
+            per_replica = curve.mean(level_b)
+        else:  # response to the shared modulation, saturating at the calibrated range
+            per_replica = curve.shared_response(level_b, mod_b)
         gpu_w += r * per_replica
         var_w2 += r * curve.bin_var(level_b)
     sd = np.sqrt(var_w2)

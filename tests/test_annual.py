@@ -27,10 +27,13 @@ def _linear_curve(config_id: str = "cfg_tp1", tp: int = 1, *, a: float = 100.0, 
                   cv: float = 0.5) -> ResponseCurve:  # fmt: skip
     """mean = a + b * rate; a shared modulation m moves the rate by rate*rho*(m-1)."""
     rates = np.linspace(0.0, top, 9)
+    knots = np.tile([0.5, 1.5] if correlation else [1.0], (9, 1))
+    mod_mean = a + b * rates[:, None] * (1 - correlation + correlation * knots)
     return ResponseCurve(
         config_id=config_id, tokens="azure-conv", tp=tp, tdp_w=700.0 * tp, rate_rps=rates,
         mean_w=a + b * rates, var_w2=np.full(9, 4 * bin_var), bin_var_w2=np.full(9, bin_var),
-        beta_w=b * correlation * rates, correlation=correlation, cv=cv,
+        beta_w=b * correlation * rates, mod_knots=knots, mod_mean_w=mod_mean,
+        correlation=correlation, cv=cv,
         bin_mean_range_w=(0.0, 1e9),
         bin_s=60.0, duration_s=1200.0, warmup_s=120.0, seed=0,
     )  # fmt: skip
