@@ -124,6 +124,9 @@ def register(app: typer.Typer) -> None:
                 tdp_mw = nameplate_mw(scenario, shape.curves)
         first = series.index[0].tz_convert("UTC").ceil("h")
         snapshots = pd.date_range(first, periods=hours, freq="h")
+        # the flat-mean case must carry the profile's energy over the studied hours
+        window = (series.index >= first) & (series.index < first + pd.Timedelta(hours=hours))
+        series = series.loc[window]
         profiles = comparison_profiles(series, tdp_mw=tdp_mw)
         result = run_expansion_study(profiles, snapshots=snapshots, seed=seed)
         with pd.option_context("display.width", 200, "display.max_columns", 20):
