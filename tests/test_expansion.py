@@ -169,3 +169,25 @@ def test_bad_inputs_raise_clear_errors() -> None:
         run_expansion_study({}, network=n, bus=EXAMPLE_BUS)
     with pytest.raises(ExpansionError, match="snapshots"):
         example_network(pd.DatetimeIndex(["2025-01-01", "2025-01-01 01:00", "2025-01-01 03:00"]))
+
+
+def test_cli_expansion_prints_and_writes_the_comparison(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from gridlink.cli import app
+
+    prof = _generated_profile(30)
+    prof.rename("p_mw").to_frame().to_parquet(tmp_path / "pcc.parquet")
+    out = tmp_path / "out"
+    res = CliRunner().invoke(
+        app,
+        ["expansion", "--profile", str(tmp_path / "pcc.parquet"), "--tdp-mw", "110",
+         "--hours", "24", "--out", str(out)],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "total system cost [USD]" in res.output
+    table = pd.read_csv(out / "summary.csv", index_col=0)
+    assert table.at["facility energy [MWh]", "tdp"] == pytest.approx(110.0 * 24)
+    expected = prof.iloc[: 24 * 4].sum() * 0.25  # the first 24 h of 15-min samples
+    assert table.at["facility energy [MWh]", "model"] == pytest.approx(expected, rel=1e-9)
+    assert table.at["facility energy [MWh]", "mean"] == pytest.approx(expected, rel=1e-9)
