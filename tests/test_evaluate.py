@@ -255,3 +255,25 @@ def test_transfer_quantile_map_beats_rank_map(h100_bundle, a100_bundles) -> None
     # main decode state (docs/fidelity.md); the quantile map must do clearly better
     assert med["transfer"] < med["transfer_rank"]
     assert med["transfer"] < med["tdp"]
+
+
+def test_refit_per_seed_fits_one_model_per_seed(h100_bundle) -> None:
+    from traces.baselines import ActiveLookupBaseline
+
+    calls = []
+
+    def factory(train, seed):
+        calls.append(seed)
+        return ActiveLookupBaseline().fit(train)  # stands in for the model
+
+    (split,) = make_splits([h100_bundle])
+    rows = evaluate_split(split, seeds=(3, 0, 5), model_factory=factory, refit_per_seed=True)
+    assert sorted(calls) == [0, 3, 5]
+    model_rows = rows[rows["method"] == "model"]
+    assert model_rows["fit_seed"].tolist() == [3, 0, 5]
+    once = evaluate_split(split, seeds=(3, 0), model_factory=factory)
+    assert (once["fit_seed"] == 0).all()
+    # a lookup fitted on the same data scores exactly like the 'lookup' baseline
+    np.testing.assert_allclose(
+        model_rows["ks"].to_numpy(), rows[rows["method"] == "lookup"]["ks"].to_numpy()
+    )

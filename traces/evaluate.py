@@ -340,6 +340,7 @@ def evaluate_split(
     fit_seed: int = 0,
     model: Generator | None = None,
     methods: Sequence[str] = METHODS,
+    refit_per_seed: bool = False,
 ) -> pd.DataFrame:
     """Fit on ``split.train`` and score every method on the held-out steps, per seed.
 
@@ -351,17 +352,22 @@ def evaluate_split(
     model_factory : callable, optional
         ``factory(train_bundles, seed)``; default :func:`default_model_factory`.
     fit_seed : int
-        Seed passed to the factory.
+        Seed passed to the factory (when not ``refit_per_seed``).
     model : object, optional
         An already-fitted model to use instead of fitting one.
     methods : sequence of str
         Subset of :data:`METHODS`.
+    refit_per_seed : bool
+        Fit one model per evaluation seed (fit seed = evaluation seed), so the spread over
+        seeds includes the training randomness (mixture, classifier initialisation, window
+        draws), not only the generation randomness. Costs one fit per seed.
 
     Returns
     -------
     pandas.DataFrame
         One row per (method, seed): ``split``, ``config_id``, ``heldout``, ``n_steps``,
-        ``method``, ``seed`` and the metrics of :func:`traces.fidelity.fidelity_metrics`.
+        ``method``, ``seed``, ``fit_seed`` and the metrics of
+        :func:`traces.fidelity.fidelity_metrics`.
     """
     from traces.surrogate import fit_latency_model
 
@@ -370,6 +376,7 @@ def evaluate_split(
         raise EvaluationError(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
     latency = fit_latency_model(split.train)
     gens: dict[str, Generator] = {}
+    model_given = model
     if "model" in methods:
         if model is None:
             factory = model_factory or default_model_factory()
@@ -388,9 +395,25 @@ def evaluate_split(
         "n_steps": split.stop - split.start,
     }
     rows: list[dict[str, Any]] = []
+    refit = refit_per_seed and "model" in methods and model_given is None
+    model0 = gens.get("model")
     for seed in seeds:
+        if refit:
+            factory = model_factory or default_model_factory()
+            gens["model"] = model0 if seed == fit_seed else factory(split.train, int(seed))
+        used_fit_seed = int(seed) if refit else int(fit_seed)
         feats, counts = heldout_features(split.test, latency, rng=np.random.default_rng([seed, 1]))
-        _score(rows, gens, feats, counts, measured, split.start, split.stop, seed, base)
+        _score(
+            rows,
+            gens,
+            feats,
+            counts,
+            measured,
+            split.start,
+            split.stop,
+            seed,
+            {**base, "fit_seed": used_fit_seed},
+        )
     return pd.DataFrame(rows)
 
 
@@ -419,6 +442,7 @@ def evaluate_configuration(
     fit_kwargs: Mapping[str, Any] | None = None,
     model_factory: ModelFactory | None = None,
     methods: Sequence[str] = METHODS,
+    refit_per_seed: bool = False,
 ) -> pd.DataFrame:
     """Held-out evaluation of one configuration (protocol in the module docstring).
 
@@ -438,6 +462,8 @@ def evaluate_configuration(
         Replaces the default factory (e.g. a cached fit).
     methods : sequence of str
         Subset of :data:`METHODS`.
+    refit_per_seed : bool
+        One model fit per seed and split (see :func:`evaluate_split`).
 
     Returns
     -------
@@ -453,7 +479,9 @@ def evaluate_configuration(
     bundles = _load_bundles(config_id_or_bundles, data_root)
     factory = model_factory or default_model_factory(**dict(fit_kwargs or {}))
     frames = [
-        evaluate_split(s, seeds=seeds, model_factory=factory, methods=methods)
+        evaluate_split(
+            s, seeds=seeds, model_factory=factory, methods=methods, refit_per_seed=refit_per_seed
+        )
         for s in make_splits(bundles, holdout_frac=holdout_frac)
     ]
     return pd.concat(frames, ignore_index=True)
