@@ -3,7 +3,7 @@
 Prints the measured figures; asserts nothing about speed.
 
     .venv/bin/python benchmarks/bench_annual.py [--config ID] [--threads 2]
-        [--servers 10000] [--days 365] [--check-days 2] [--check-servers 8] [--check-hours 24]
+        [--servers 10000] [--days 365] [--check-days 2] [--check-servers 32] [--check-hours 3]
 
 1. Calibrates the response curves of the configuration with the full 250 ms generator
    (``gridlink.annual.calibrate_response``) and times it.
@@ -29,8 +29,8 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=365)
     ap.add_argument("--rate", type=float, default=0.6, help="mean req/s per replica")
     ap.add_argument("--check-days", type=int, default=2)
-    ap.add_argument("--check-servers", type=int, default=8)
-    ap.add_argument("--check-hours", type=float, default=24.0)
+    ap.add_argument("--check-servers", type=int, default=32)
+    ap.add_argument("--check-hours", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--levels", type=int, default=16, help="calibration levels")
     ap.add_argument("--cal-s", type=float, default=3600.0, help="calibration seconds per level")
