@@ -71,9 +71,9 @@ class DemoOptions:
     config_id : str or None
         Configuration; None picks :func:`default_configuration`.
     rows, racks_per_row, servers_per_rack, gpus_per_server : int
-        Hall topology (10 x 6 x 4 servers).  ``gpus_per_server`` defaults to 1 (one
-        replica of the TP1 configuration per server) so the default job runs in minutes
-        on a laptop CPU; ``gpus_per_server=8`` is the 8-GPU hall at 8x the cost (the
+        Hall topology (10 x 6 x 4 servers).  ``gpus_per_server`` defaults to the
+        configuration's TP (one replica per server) so the default job runs in minutes on
+        a laptop CPU; ``gpus_per_server=8`` is the 8-GPU hall at 8/TP x the cost (the
         BiGRU's CPU inference dominates, see benchmarks/bench_facility.py).
     horizon_s : float
         Simulated duration [s] (default 1 h, the span of the shipped Azure trace).
@@ -108,7 +108,7 @@ class DemoOptions:
     rows: int = 10
     racks_per_row: int = 6
     servers_per_rack: int = 4
-    gpus_per_server: int = 1
+    gpus_per_server: int | None = None
     horizon_s: float = 3600.0
     rate_per_replica_rps: float = 4.0
     azure_trace: str = "code"
@@ -177,12 +177,17 @@ def default_configuration() -> str:
 def demo_spec(options: DemoOptions) -> FacilitySpec:
     """The hall of the demo as a :class:`~traces.facility.FacilitySpec`."""
     cid = options.config_id or default_configuration()
+    gpus = options.gpus_per_server
+    if gpus is None:
+        from traces.registry import load_configuration
+
+        gpus = int(load_configuration(cid).tp)
     return FacilitySpec(
         rows=options.rows,
         racks_per_row=options.racks_per_row,
         servers_per_rack=options.servers_per_rack,
         assignment=cid,
-        gpus_per_server=options.gpus_per_server,
+        gpus_per_server=gpus,
         scenario=WorkloadScenario(
             arrival="azure",
             rate_per_replica_rps=options.rate_per_replica_rps,

@@ -49,12 +49,14 @@ def cfg(config_id: str):
 
 
 def small_spec(config_id: str, **kw) -> FacilitySpec:
+    from traces.registry import load_configuration
+
     base = dict(
         rows=2,
         racks_per_row=2,
         servers_per_rack=2,
         assignment=config_id,
-        gpus_per_server=1,
+        gpus_per_server=load_configuration(config_id).tp,  # one replica per server
         scenario=WorkloadScenario(arrival="azure", rate_per_replica_rps=1.0),
         horizon_s=120.0,
         resolution="1min",
@@ -254,7 +256,8 @@ def test_same_seed_same_facility_and_rack_independent_of_size(config_id: str) ->
 
 def test_energy_conserved_through_every_level(config_id: str) -> None:
     """Site = sum of racks = sum of rows = sum of servers; PCC = PUE x IT (Eqs 10-11)."""
-    spec = small_spec(config_id, pue=1.25, it_base_kw_per_server=0.8, gpus_per_server=2)
+    spec = small_spec(config_id, pue=1.25, it_base_kw_per_server=0.8)
+    spec = replace(spec, gpus_per_server=2 * spec.gpus_per_server)  # two replicas per server
     res = simulate_facility(spec, progress=False, keep_servers=True)
     servers = res.server_it_kw.to_numpy()
     assert servers.shape == (spec.n_steps, 8)

