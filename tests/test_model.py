@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import types
 from pathlib import Path
@@ -132,8 +133,6 @@ def test_fitted_configuration_contents(small_cfg: FittedConfiguration, h100_bund
     assert small_cfg.sampler in ("iid", "ar1")
     assert "reason" in small_cfg.sampler_info
     srcs = small_cfg.provenance["sources"][0]["files"]
-    import hashlib
-
     assert (
         srcs["power"]["sha256"]
         == hashlib.sha256(
@@ -236,6 +235,21 @@ def test_tampered_artifacts_fail(small_cfg: FittedConfiguration, tmp_path: Path)
     jp.write_text(json.dumps(meta))
     with pytest.raises(ArtifactError, match="states"):
         FittedConfiguration.load(jp)
+
+    # a valid tensor file of another configuration, with the checksum made to match
+    import copy
+
+    other_cfg = copy.copy(small_cfg)
+    other_cfg.config_id = "other_H100_tp1"
+    other_cfg.save(tmp_path / "other")
+    foreign = (tmp_path / "other" / "other_H100_tp1.safetensors").read_bytes()
+    st.write_bytes(foreign)
+    meta = json.loads(good_json)
+    meta["tensors"]["sha256"] = hashlib.sha256(foreign).hexdigest()
+    jp.write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match="belongs to configuration 'other_H100_tp1'"):
+        FittedConfiguration.load(jp)
+    st.write_bytes(good_blob)
 
     jp.write_text(good_json[: len(good_json) // 2])
     with pytest.raises(ArtifactError, match="JSON"):

@@ -416,7 +416,7 @@ class StateClassifier(BaseEstimator):
         self,
         features: Sequence[Any],
         *,
-        window: int = 4096,
+        window: int = 8192,
         overlap: int = 256,
         batch_windows: int = 16,
         n_threads: int | None = -1,
@@ -433,7 +433,7 @@ class StateClassifier(BaseEstimator):
         Parameters
         ----------
         features : sequence of ndarray (T_i, F)
-        window : int, default 4096
+        window : int, default 8192
             Core length [steps].
         overlap : int, default 256
             Context on each side [steps] (64 s at 250 ms).
@@ -461,7 +461,7 @@ class StateClassifier(BaseEstimator):
         self,
         features: Sequence[Any],
         *,
-        window: int = 4096,
+        window: int = 8192,
         overlap: int = 256,
         batch_windows: int = 16,
         n_threads: int | None = -1,

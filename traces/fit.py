@@ -55,6 +55,8 @@ __all__ = [
     "acf",
     "AR1_PHI_THRESHOLD",
     "STATE_RHO_GRID",
+    "OVERLAP_GRID",
+    "choose_overlap",
     "DATA_LICENSE_NOTE",
 ]
 
@@ -266,6 +268,66 @@ def _choose_sampler(
     return info
 
 
+#: Candidate inference overlaps [steps] and the window-edge tolerance used to pick one.
+OVERLAP_GRID: tuple[int, ...] = (512, 1024, 2048)
+WINDOW_EDGE_TOL_FIT: float = 5e-4
+
+
+def choose_overlap(
+    cfg: FittedConfiguration,
+    bundles: Sequence[Any],
+    *,
+    seed: int = 0,
+    window: int = 8192,
+    hours: float = 2.0,
+) -> dict[str, Any]:
+    """Smallest overlap whose windowed inference matches full-sequence inference.
+
+    A calibration workload spans idle to saturated load: Poisson arrivals at
+    0.1, 0.5, 1, 2 and 4 times the training bundles' mean request rate (``hours / 5``
+    each, played one after another) with their token table, through the configuration's
+    surrogate. For each overlap
+    in :data:`OVERLAP_GRID` the max abs difference of the state probabilities between
+    windowed (``window``) and full-sequence inference is measured; the smallest overlap
+    below :data:`WINDOW_EDGE_TOL_FIT` wins (else the largest). Sets
+    ``cfg.inference_overlap``.
+    """
+    from traces.schedule import RequestSchedule, TokenDistribution, poisson
+    from traces.surrogate import features_for_schedule
+
+    scheds = [RequestSchedule.from_bundle(b) for b in bundles]
+    n = sum(len(s) for s in scheds)
+    dur = sum(s.duration_s for s in scheds)
+    tokens = TokenDistribution.from_arrays(
+        np.concatenate([s.n_in for s in scheds]), np.concatenate([s.n_out for s in scheds])
+    )
+    rng = np.random.default_rng([seed, 11])
+    rate = max(n / dur, 0.05)
+    parts = [poisson(rate * f, hours * 720.0, tokens, rng=rng) for f in (0.1, 0.5, 1.0, 2.0, 4.0)]
+    sched = RequestSchedule.concat(parts)
+    x = feature_matrix(features_for_schedule(sched, cfg.latency, rng=rng), cfg.feature_names)
+    full = cfg.classifier.predict_proba(x)
+    diffs: dict[int, float] = {}
+    chosen = OVERLAP_GRID[-1]
+    for ov in OVERLAP_GRID:
+        win = cfg.classifier.predict_proba_many([x], window=window, overlap=ov)[0]
+        diffs[ov] = float(np.max(np.abs(win - full)))
+        if diffs[ov] < WINDOW_EDGE_TOL_FIT:
+            chosen = ov
+            break
+    cfg.inference_overlap = int(chosen)
+    return {
+        "inference_overlap": int(chosen),
+        "window": int(window),
+        "tolerance": WINDOW_EDGE_TOL_FIT,
+        "max_abs_diff_by_overlap": {str(k): v for k, v in diffs.items()},
+        "calibration": (
+            f"Poisson at (0.1, 0.5, 1, 2, 4) x {rate:.3f} req/s, {hours} h in all, "
+            "training token table"
+        ),
+    }
+
+
 def fit_configuration(
     bundles: Sequence[Any],
     *,
@@ -401,7 +463,9 @@ def fit_configuration(
         power_limit_w=max(limits) if limits else None,
         source="measured",
     )
+    ovinfo = choose_overlap(cfg, bundles, seed=seed)
     sinfo = _choose_sampler(sampler, state_rho, cfg, first_draw, powers, phi_info, seed)
+    sinfo["window_edges"] = ovinfo
     cfg.sampler_info = sinfo
     idle = []
     for b in bundles:

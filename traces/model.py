@@ -205,6 +205,9 @@ class FittedConfiguration:
     state_rho : float, default 0.0
         Temporal coherence of the state draws (``traces.sampler.sample_states``); 0 is the
         paper's independent per-step sampling (Eq 7). A fitted choice, see ``sampler_info``.
+    inference_overlap : int, default 512
+        Context [steps] on each side of an inference window; set by the fit to the
+        smallest value whose window-edge effect is < 5e-4 (``sampler_info``).
     state_map : ndarray (K_c, K), optional
         Row-stochastic map from classifier states to mixture states (transfer).
     sampler_info : dict, optional
@@ -231,6 +234,7 @@ class FittedConfiguration:
         power_limit_w: float | None = None,
         source: str = "measured",
         state_rho: float = 0.0,
+        inference_overlap: int = 512,
         state_map: np.ndarray | None = None,
         sampler_info: dict[str, Any] | None = None,
         provenance: dict[str, Any] | None = None,
@@ -296,6 +300,9 @@ class FittedConfiguration:
         if not 0.0 <= float(state_rho) < 1.0:
             raise ModelError(f"state_rho must lie in [0, 1), got {state_rho}")
         self.state_rho = float(state_rho)
+        if int(inference_overlap) < 0:
+            raise ModelError(f"inference_overlap must be >= 0, got {inference_overlap}")
+        self.inference_overlap = int(inference_overlap)
         self.state_map = state_map
         self.sampler_info = dict(sampler_info or {})
         self.provenance = dict(provenance or {})
@@ -340,13 +347,16 @@ class FittedConfiguration:
         p, n_clip = clip_power(p, *self.power_range_w)
         return p, states, n_clip
 
-    def state_proba(self, features: Any, *, window: int = 4096, overlap: int = 256) -> np.ndarray:
+    def state_proba(
+        self, features: Any, *, window: int = 8192, overlap: int | None = None
+    ) -> np.ndarray:
         """Per-step probabilities over the mixture's K states (Eq 3), shape (T, K).
 
         Uses the same windowed inference as generation.
         """
         x = feature_matrix(features, self.feature_names)
-        (p,) = self.classifier.predict_proba_many([x], window=window, overlap=overlap)
+        ov = self.inference_overlap if overlap is None else int(overlap)
+        (p,) = self.classifier.predict_proba_many([x], window=window, overlap=ov)
         return self._proba_to_mixture(p)
 
     def generate_from_features(
@@ -355,8 +365,8 @@ class FittedConfiguration:
         *,
         rng: np.random.Generator | int | None,
         return_details: bool = False,
-        window: int = 4096,
-        overlap: int = 256,
+        window: int = 8192,
+        overlap: int | None = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray, int]:
         """Generate node power from workload features (the facility's hot path).
 
@@ -369,7 +379,9 @@ class FittedConfiguration:
         return_details : bool, default False
             Also return the sampled states and the number of clipped samples.
         window, overlap : int
-            Windowed inference (see ``StateClassifier.predict_proba_many``).
+            Windowed inference (see ``StateClassifier.predict_proba_many``); ``overlap``
+            None uses :attr:`inference_overlap`, chosen at fit time so that window
+            edges change the state probabilities by < 5e-4.
 
         Returns
         -------
@@ -382,7 +394,8 @@ class FittedConfiguration:
             Empty features, NaN/inf, missing or wrong feature columns.
         """
         x = feature_matrix(features, self.feature_names)
-        (proba,) = self.classifier.predict_proba_many([x], window=window, overlap=overlap)
+        ov = self.inference_overlap if overlap is None else int(overlap)
+        (proba,) = self.classifier.predict_proba_many([x], window=window, overlap=ov)
         p, states, n_clip = self._sample(proba, _rng(rng))
         if n_clip:
             logger.debug(
@@ -399,8 +412,8 @@ class FittedConfiguration:
         features_list: Sequence[Any],
         rngs: Sequence[np.random.Generator | int | None],
         *,
-        window: int = 4096,
-        overlap: int = 256,
+        window: int = 8192,
+        overlap: int | None = None,
         batch_windows: int = 16,
         device: str | None = None,
     ) -> list[np.ndarray]:
@@ -416,8 +429,10 @@ class FittedConfiguration:
         rngs : sequence of numpy.random.Generator or int or None
             One random source per server (e.g. ``np.random.default_rng(seed).spawn(n)``).
         window, overlap, batch_windows : int
-            Windowed inference (``StateClassifier.iter_proba_many``); peak memory is about
-            ``batch_windows x (window + 2 overlap) x 1.5 kB`` (~110 MB for the defaults).
+            Windowed inference (``StateClassifier.iter_proba_many``); working memory is
+            bounded by one batch of ``batch_windows x (window + 2 overlap)`` steps (plus
+            the outputs), not by the number of servers (benchmarks/bench_generator.py:
+            peak process RSS ~0.7 GB with the defaults).
         device : str, optional
             torch device of the classifier's forward passes (e.g. "cuda"); default CPU.
 
@@ -440,7 +455,11 @@ class FittedConfiguration:
         out: list[np.ndarray] = []
         n_clip_total = 0
         for i, proba in self.classifier.iter_proba_many(
-            xs, window=window, overlap=overlap, batch_windows=batch_windows, device=device
+            xs,
+            window=window,
+            overlap=self.inference_overlap if overlap is None else int(overlap),
+            batch_windows=batch_windows,
+            device=device,
         ):
             p, _, n_clip = self._sample(proba, _rng(rngs[i]))
             n_clip_total += n_clip
@@ -535,6 +554,7 @@ class FittedConfiguration:
             "sampler": self.sampler,
             "phi": [float(v) for v in self.phi],
             "state_rho": self.state_rho,
+            "inference_overlap": self.inference_overlap,
             "sampler_info": _jsonable(self.sampler_info),
             "power_range_w": list(self.power_range_w),
             "tdp_w": self.tdp_w,
@@ -554,10 +574,10 @@ class FittedConfiguration:
         """
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
-        blob = st_save(
-            self._tensors(),
-            metadata={"config_id": self.config_id, "schema_version": str(SCHEMA_VERSION)},
-        )
+        # one metadata key: safetensors writes metadata maps in arbitrary order, a single
+        # JSON string keeps the bytes (and so the checksum) reproducible
+        tag = json.dumps({"config_id": self.config_id, "schema_version": SCHEMA_VERSION})
+        blob = st_save(self._tensors(), metadata={"gridlink": tag})
         sha = hashlib.sha256(blob).hexdigest()
         (d / f"{self.config_id}.safetensors").write_bytes(blob)
         jp = d / f"{self.config_id}.json"
@@ -589,8 +609,16 @@ class FittedConfiguration:
             )
         try:
             tensors = st_load(blob)
+            n_head = int.from_bytes(blob[:8], "little")
+            head = json.loads(blob[8 : 8 + n_head])
+            tag = json.loads(head.get("__metadata__", {}).get("gridlink", "{}"))
         except (SafetensorError, Exception) as exc:  # noqa: BLE001 - any parse failure
             raise ArtifactError(f"{where}: safetensors file cannot be parsed: {exc}") from exc
+        if tag.get("config_id") != meta.get("config_id"):
+            raise ArtifactError(
+                f"{where}: tensor file belongs to configuration {tag.get('config_id')!r}, "
+                f"not {meta.get('config_id')!r}"
+            )
         try:
             mixture = PowerStateMixture.from_dict(meta["mixture"])
             cmeta = meta["classifier"]
@@ -621,6 +649,7 @@ class FittedConfiguration:
                 power_limit_w=meta.get("power_limit_w"),
                 source=meta.get("source", "measured"),
                 state_rho=float(meta.get("state_rho", 0.0)),
+                inference_overlap=int(meta.get("inference_overlap", 512)),
                 state_map=smap,
                 sampler_info=meta.get("sampler_info", {}),
                 provenance=meta.get("provenance", {}),

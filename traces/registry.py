@@ -335,6 +335,7 @@ def transfer_configuration(
         power_limit_w=None,
         source="transferred",
         state_rho=source.state_rho,
+        inference_overlap=source.inference_overlap,
         state_map=state_map,
         sampler_info={"reason": f"transfer: {sampler} (median phi {np.median(phi_arr):.2f})"},
         provenance=prov,
