@@ -171,3 +171,39 @@ def test_available_ids_match_files() -> None:
     ids = available_ids()
     for cid in ids:
         assert (SHIPPED / f"{cid}.safetensors").exists()
+
+
+def test_cli_generate_server(tmp_path: Path) -> None:
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from gridlink.cli import app
+
+    runner = CliRunner()
+    args = ["generate-server", "--config-id", "qwen3-8b_H100_tp1", "--rate", "1.5"]
+    args += ["--duration", "90", "--seed", "4", "--out"]
+    r1 = runner.invoke(app, [*args, str(tmp_path / "a.csv")])
+    r2 = runner.invoke(app, [*args, str(tmp_path / "b.csv")])
+    assert r1.exit_code == 0, r1.output
+    assert r2.exit_code == 0, r2.output
+    a = pd.read_csv(tmp_path / "a.csv", index_col=0)
+    t = pd.to_datetime(a.index, format="ISO8601", utc=True)
+    assert len(a) == 360 and list(a.columns) == ["power_w", "state", "active"]
+    assert (np.diff(t.asi8) == 250_000_000).all()
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+    bad = runner.invoke(
+        app,
+        [
+            "generate-server",
+            "--config-id",
+            "nope",
+            "--rate",
+            "1",
+            "--duration",
+            "9",
+            "--out",
+            str(tmp_path / "c.csv"),
+        ],
+    )
+    assert bad.exit_code != 0
+    assert "qwen3-8b_A100_tp1" in bad.output

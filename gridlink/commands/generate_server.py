@@ -46,11 +46,17 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("give exactly one of --rate (with --duration) or --azure")
         if out.suffix not in (".parquet", ".csv"):
             raise typer.BadParameter(f"--out must end in .parquet or .csv, got {out.name}")
-        cfg = (
-            FittedConfiguration.load(Path(config_id))
-            if config_id.endswith(".json")
-            else load_configuration(config_id)
-        )
+        from traces.model import ArtifactError
+        from traces.registry import RegistryError
+
+        try:
+            cfg = (
+                FittedConfiguration.load(Path(config_id))
+                if config_id.endswith(".json")
+                else load_configuration(config_id)
+            )
+        except (RegistryError, ArtifactError) as exc:
+            raise typer.BadParameter(str(exc), param_hint="--config-id") from exc
         rng = np.random.default_rng(seed)
         if rate is not None:
             if duration is None or duration <= 0:
