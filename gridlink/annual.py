@@ -504,8 +504,8 @@ def calibrate_response(
     *,
     tokens: str = "azure-conv",
     max_rate_rps: float = 4.0,
-    n_rates: int = 12,
-    duration_s: float = 1800.0,
+    n_rates: int = 16,
+    duration_s: float = 3600.0,
     warmup_s: float = 120.0,
     bin_s: float = 60.0,
     correlation: float = 0.0,
@@ -539,10 +539,13 @@ def calibrate_response(
     max_rate_rps : float, default 4.0
         Highest level [req/s per replica].  With ``rho = 0`` the curve ends there; with
         modulation it ends at the highest bin rate seen.
-    n_rates : int, default 12
+    n_rates : int, default 16
         Levels J (>= 3), including 0 (idle).
-    duration_s : float, default 1800.0
-        Recorded trace length per level [s] (a whole number, >= 4, of bins).
+    duration_s : float, default 3600.0
+        Recorded trace length per level [s] (a whole number, >= 4, of bins).  Near a
+        replica's capacity the mean power at a level grows with how long the level is
+        held (queues build over hours); one hour matches the slow diurnal change of
+        the level best in the validation (see ``benchmarks/bench_annual.py``).
     warmup_s : float, default 120.0
         Discarded start [s] (a whole number of bins).
     bin_s : float, default 60.0

@@ -196,17 +196,21 @@ def test_fast_path_agrees_with_full_path_on_a_sampled_window() -> None:
 
     config = _shipped_config()
     sc = AnnualScenario(
-        fleet=(FleetPhase("2025-01-01T00:00Z", {config: 8}),),
-        start="2025-01-01T00:00Z", days=30, rate_per_replica_rps=1.0,
-        traffic_mode="shared", correlation=0.5, cv=0.5, seed=1,
+        fleet=(FleetPhase("2025-01-01T00:00Z", {config: 5000}),),
+        start="2025-01-01T00:00Z", days=365, rate_per_replica_rps=1.0, growth_per_year=0.5,
+        traffic_mode="shared", correlation=0.5, cv=0.5, seed=0,
     )  # fmt: skip
-    curve = calibrate_response(config, max_rate_rps=3.0, n_rates=16, duration_s=3600.0,
-                               correlation=0.5, cv=0.5, seed=2)  # fmt: skip
+    level = sc.rate_per_replica(sc.bin_index() + pd.Timedelta(seconds=30))
+    curve = calibrate_response(config, max_rate_rps=1.05 * float(level.max()), n_rates=16,
+                               duration_s=3600.0, correlation=0.5, cv=0.5, seed=0)  # fmt: skip
     assert curve.mean_w[-1] > curve.mean_w[0]  # busy replicas draw more than idle ones
-    # 13:00-15:00 Chicago on a Tuesday: the afternoon peak of the diurnal shape
-    cmp = compare_fast_full(sc, "2025-01-14T19:00Z", {config: curve}, hours=2.0)
-    window_err = cmp["energy_fast_mwh"].sum() / cmp["energy_full_mwh"].sum() - 1
-    assert abs(window_err) < 0.01, cmp.to_string()
-    assert (cmp["energy_rel_err"].abs() < 0.015).all(), cmp.to_string()
-    # hourly peak of 1-min means, 8 servers (64 replicas): stated tolerance 20 %
-    assert (cmp["peak_rel_err"].abs() < 0.20).all(), cmp.to_string()
+    # 20:00-21:00 Chicago on a Tuesday in August (near the replicas' capacity, the hard
+    # case), 32 servers = 256 replicas, after one warm-up hour rendered by both paths
+    cmp = compare_fast_full(sc, "2025-08-20T01:00Z", {config: curve}, hours=1.0, n_servers=32)
+    assert len(cmp) == 1 and cmp.attrs["warmup_hours"] == 1
+    # Near capacity a replica's power depends on hours of queue history that the
+    # per-level curve averages out: measured hourly errors there are 0.3-1.4 % (and grow
+    # with the calibration trace length), so the stated tolerance is 2 %.
+    assert abs(cmp["energy_rel_err"].iloc[0]) < 0.02, cmp.to_string()
+    # hourly peak of 1-min means: stated tolerance 10 %
+    assert abs(cmp["peak_rel_err"].iloc[0]) < 0.10, cmp.to_string()
