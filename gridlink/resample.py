@@ -264,7 +264,9 @@ def resample_energy(series: pd.Series, freq: str | pd.Timedelta, *, tz: Any = No
                 "(e.g. series[first_boundary:]) or extend it"
             )
 
-    edges = np.arange(start, end + 1, target, dtype=np.int64)  # (M + 1,)
+    # Integer arithmetic only: np.arange(start, end + 1, target) sizes its output in
+    # float64, which loses the last edge for epoch-nanosecond values (~1.7e18).
+    edges = start + target * np.arange((end - start) // target + 1, dtype=np.int64)  # (M + 1,)
     rel = edges - start
     k = rel // step  # sample holding each edge
     frac = (rel % step) / step  # fraction of that sample before the edge

@@ -246,3 +246,16 @@ def test_naive_local_spring_day_without_skipped_hour():
     # UTC 00:00-22:00 (local 01:00-24:00) to 2 h: energy 2+3+...+23 = 275 MWh kept
     two = resample_energy(p.iloc[1:23], "2h", tz="Europe/Berlin")
     assert two.sum() * 2 == pytest.approx(vals[1:23].sum())
+
+
+def test_year_of_minutes_to_hours_keeps_every_interval():
+    """A year at 1 min -> 1 h gives 8,760 hourly means (regression: float64 sizing of
+    np.arange dropped the last edge for epoch-nanosecond values)."""
+    idx = pd.date_range("2025-01-01", periods=8760 * 60, freq="1min", tz="UTC")
+    values = np.repeat(np.arange(8760, dtype=float), 60)  # hour h holds the value h
+    series = pd.Series(values, index=idx)
+    series.attrs["unit"] = "MW"
+    out = resample_energy(series, "1h")
+    assert len(out) == 8760
+    np.testing.assert_array_equal(out.to_numpy(), np.arange(8760, dtype=float))
+    assert out.index[-1] == pd.Timestamp("2025-12-31 23:00", tz="UTC")
