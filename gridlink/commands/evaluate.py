@@ -44,6 +44,9 @@ def register(app: typer.Typer) -> None:
             60, "--epochs", min=1, help="Epoch cap of the fits (--heldout)."
         ),
         feature_set: str = typer.Option("f2", "--feature-set", help="f2 or f4 (--heldout)."),
+        refit_per_seed: bool = typer.Option(
+            False, "--refit-per-seed", help="One model fit per seed and split (--heldout)."
+        ),
         seeds: int = typer.Option(5, "--seeds", min=1, help="Evaluation seeds (medians reported)."),
         as_json: bool = typer.Option(
             False, "--json", help="Print ONE JSON object {method: {metric: median}}."
@@ -69,6 +72,7 @@ def register(app: typer.Typer) -> None:
                 data_root=data_root,
                 seeds=tuple(range(seeds)),
                 fit_kwargs={"max_epochs": epochs, "feature_set": feature_set},
+                refit_per_seed=refit_per_seed,
             )
             med = rows.groupby("method", sort=False)[list(METRIC_NAMES)].median()
             if as_json:
