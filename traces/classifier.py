@@ -285,8 +285,9 @@ class StateClassifier(BaseEstimator):
         self.feature_std_ = np.where(sd > 1e-9, sd, 1.0)
         self.n_features_ = int(nf)
 
+        rng_ctx = torch.random.fork_rng(devices=[])  # leave the caller's torch RNG alone
+        rng_ctx.__enter__()
         torch.manual_seed(int(self.random_state))
-        gen = torch.Generator().manual_seed(int(self.random_state))
         rng = np.random.default_rng(int(self.random_state))
         net = BiGRUNet(nf, k, int(self.hidden_size), float(self.dropout))
         opt = torch.optim.Adam(net.parameters(), lr=float(self.lr))
@@ -361,6 +362,7 @@ class StateClassifier(BaseEstimator):
         finally:
             torch.use_deterministic_algorithms(prev_det)
             torch.set_num_threads(prev_threads)
+            rng_ctx.__exit__(None, None, None)
         assert best_state is not None
         net.load_state_dict(best_state)
         net.eval()
@@ -371,7 +373,6 @@ class StateClassifier(BaseEstimator):
         history["fit_time_s"] = time.perf_counter() - t0
         history["n_train_steps"] = int(lens.sum())
         history["n_val_steps"] = int(sum(y.size for y in va_y))
-        del gen
         if va_x:
             acc = [
                 np.mean(self.predict_proba(x).argmax(1) == y)
@@ -485,52 +486,51 @@ class StateClassifier(BaseEstimator):
             net = copy.deepcopy(net).to(device)
         dev = torch.device(device) if device is not None else torch.device("cpu")
         nt = self.n_threads if n_threads == -1 else n_threads
-        if True:
-            # pending windows: (seq i, input start a, core c0, c1)
-            pending: list[tuple[int, int, int, int]] = []
-            buffers: dict[int, np.ndarray] = {}
-            remaining: dict[int, int] = {}
-            xs: dict[int, np.ndarray] = {}
-            next_out = 0
-            done: dict[int, np.ndarray] = {}
+        # pending windows: (seq i, input start a, core c0, c1)
+        pending: list[tuple[int, int, int, int]] = []
+        buffers: dict[int, np.ndarray] = {}
+        remaining: dict[int, int] = {}
+        xs: dict[int, np.ndarray] = {}
+        next_out = 0
+        done: dict[int, np.ndarray] = {}
 
-            def flush() -> None:
-                if not pending:
-                    return
-                xb = torch.from_numpy(np.stack([xs[i][a : a + length] for i, a, _, _ in pending]))
+        def flush() -> None:
+            if not pending:
+                return
+            xb = torch.from_numpy(np.stack([xs[i][a : a + length] for i, a, _, _ in pending]))
+            with _torch_threads(nt), torch.inference_mode():
+                prob = torch.softmax(net(xb.to(dev)), dim=-1).cpu().numpy()
+            for j, (i, a, c0, c1) in enumerate(pending):
+                buffers[i][c0:c1] = prob[j, c0 - a : c1 - a]
+                remaining[i] -= 1
+                if remaining[i] == 0:
+                    done[i] = buffers.pop(i)
+                    del xs[i], remaining[i]
+            pending.clear()
+
+        for i, f in enumerate(features):
+            x = self._normalise(_check_features(f, self.n_features_, name=f"features[{i}]"))
+            t_len = x.shape[0]
+            if t_len < length:
                 with _torch_threads(nt), torch.inference_mode():
-                    prob = torch.softmax(net(xb.to(dev)), dim=-1).cpu().numpy()
-                for j, (i, a, c0, c1) in enumerate(pending):
-                    buffers[i][c0:c1] = prob[j, c0 - a : c1 - a]
-                    remaining[i] -= 1
-                    if remaining[i] == 0:
-                        done[i] = buffers.pop(i)
-                        del xs[i], remaining[i]
-                pending.clear()
-
-            for i, f in enumerate(features):
-                x = self._normalise(_check_features(f, self.n_features_, name=f"features[{i}]"))
-                t_len = x.shape[0]
-                if t_len < length:
-                    with _torch_threads(nt), torch.inference_mode():
-                        logits = net(torch.from_numpy(x)[None].to(dev))[0]
-                        done[i] = torch.softmax(logits, dim=-1).cpu().numpy()
-                else:
-                    xs[i] = x
-                    buffers[i] = np.empty((t_len, k), dtype=np.float32)
-                    plan = list(iter_windows(t_len, window, overlap))
-                    remaining[i] = len(plan)
-                    for a, c0, c1 in plan:
-                        pending.append((i, a, c0, c1))
-                        if len(pending) >= batch_windows:
-                            flush()
-                while next_out in done:
-                    yield next_out, done.pop(next_out)
-                    next_out += 1
-            flush()
+                    logits = net(torch.from_numpy(x)[None].to(dev))[0]
+                    done[i] = torch.softmax(logits, dim=-1).cpu().numpy()
+            else:
+                xs[i] = x
+                buffers[i] = np.empty((t_len, k), dtype=np.float32)
+                plan = list(iter_windows(t_len, window, overlap))
+                remaining[i] = len(plan)
+                for a, c0, c1 in plan:
+                    pending.append((i, a, c0, c1))
+                    if len(pending) >= batch_windows:
+                        flush()
             while next_out in done:
                 yield next_out, done.pop(next_out)
                 next_out += 1
+        flush()
+        while next_out in done:
+            yield next_out, done.pop(next_out)
+            next_out += 1
 
     # ------------------------------------------------------------ persistence
     def state_tensors(self) -> dict[str, torch.Tensor]:
