@@ -540,16 +540,41 @@ def cached_evaluation(
 
 
 def summary_table(
-    rows: pd.DataFrame, *, by: Sequence[str] = ("config_id", "method")
+    rows: pd.DataFrame,
+    *,
+    by: Sequence[str] = ("config_id", "method"),
+    over: str = "pooled",
 ) -> pd.DataFrame:
-    """Median of every metric over held-out traces x seeds, per ``by`` group.
+    """Median of every metric per ``by`` group.
+
+    Parameters
+    ----------
+    rows : pandas.DataFrame
+        Rows of :func:`evaluate_configuration` (one per held-out trace x method x seed).
+    by : sequence of str
+        Grouping columns.
+    over : {"pooled", "traces"}
+        ``"pooled"``: median over all held-out traces x seeds together (the paper's
+        ``*_median``); ``"traces"``: median over seeds per held-out trace first, then the
+        median over held-out traces (each trace weighs the same however many seeds).
 
     Returns
     -------
     pandas.DataFrame
-        Index ``by``; columns :data:`traces.fidelity.METRIC_NAMES` and ``n``.
+        Index ``by``; columns :data:`traces.fidelity.METRIC_NAMES` and ``n`` (rows, or traces
+        for ``over="traces"``).
+
+    Raises
+    ------
+    EvaluationError
+        Unknown ``over``.
     """
-    return summarize_metrics(rows, by=tuple(by), metrics=METRIC_NAMES)
+    if over == "pooled":
+        return summarize_metrics(rows, by=tuple(by), metrics=METRIC_NAMES)
+    if over != "traces":
+        raise EvaluationError(f"over must be 'pooled' or 'traces', got {over!r}")
+    per_trace = summarize_metrics(rows, by=(*by, "heldout"), metrics=METRIC_NAMES)
+    return summarize_metrics(per_trace.reset_index(), by=tuple(by), metrics=METRIC_NAMES)
 
 
 # ----------------------------------------------------------------- fitted configuration
