@@ -500,8 +500,9 @@ def cached_evaluation(
     """:func:`evaluate_configuration` with its rows cached as CSV in ``cache_dir``.
 
     The cache key is a hash of every argument that changes the result (config id, seeds,
-    hold-out fraction, fit arguments, methods) and of the bundles' file checksums
-    (``metadata["sources"]``), so edited data or settings never reuse stale rows.  Meant for
+    hold-out fraction, fit arguments, methods), of the bundles' file checksums
+    (``metadata["sources"]``) and of the source files of the generator's modules, so edited
+    data, settings or code never reuse stale rows.  Meant for
     notebooks and docs; the cache is a user cache (not part of the repository).
 
     Returns
@@ -510,9 +511,27 @@ def cached_evaluation(
         As :func:`evaluate_configuration`.
     """
     import hashlib
+    import importlib
     import json
 
     bundles = _load_bundles(config_id, data_root)
+    code = hashlib.sha256()
+    for mod in (
+        "ingest",
+        "schedule",
+        "surrogate",
+        "states",
+        "classifier",
+        "sampler",
+        "model",
+        "fit",
+        "baselines",
+        "fidelity",
+        "evaluate",
+    ):
+        src = importlib.import_module(f"traces.{mod}").__file__
+        if src:
+            code.update(Path(src).read_bytes())
     key = {
         "config_id": config_id,
         "seeds": [int(s) for s in seeds],
@@ -522,7 +541,7 @@ def cached_evaluation(
         "sources": [
             json.dumps(b.metadata.get("sources"), sort_keys=True, default=str) for b in bundles
         ],
-        "version": 1,
+        "code_sha256": code.hexdigest(),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
     path = Path(cache_dir).expanduser() / f"eval_{config_id}_{digest}.csv"
