@@ -283,3 +283,19 @@ def test_refit_per_seed_fits_one_model_per_seed(h100_bundle) -> None:
     np.testing.assert_allclose(
         model_rows["ks"].to_numpy(), rows[rows["method"] == "lookup"]["ks"].to_numpy()
     )
+
+
+def test_cached_evaluation_reuses_rows(powertrace_dir: Path, tmp_path: Path) -> None:
+    from traces.evaluate import cached_evaluation
+
+    kw = {"data_root": powertrace_dir, "cache_dir": tmp_path, "seeds": (0,), "methods": BASELINES}
+    first = cached_evaluation("qwen3-8b_H100_tp1", **kw)
+    files = list(tmp_path.glob("eval_qwen3-8b_H100_tp1_*.csv"))
+    assert len(files) == 1
+    again = cached_evaluation("qwen3-8b_H100_tp1", **kw)
+    pd.testing.assert_frame_equal(
+        first[["method", "ks", "delta_energy_pct"]], again[["method", "ks", "delta_energy_pct"]]
+    )
+    # another setting is another cache entry
+    cached_evaluation("qwen3-8b_H100_tp1", **{**kw, "seeds": (1,)})
+    assert len(list(tmp_path.glob("eval_qwen3-8b_H100_tp1_*.csv"))) == 2
