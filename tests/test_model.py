@@ -291,6 +291,14 @@ def test_bad_inputs(small_cfg: FittedConfiguration) -> None:
         small_cfg.generate_from_features(np.ones((50, 3)), rng=0)
     with pytest.raises(ModelError, match="empty"):
         small_cfg.generate_from_features(np.ones((0, 2)), rng=0)
+    # log1p_ columns: log(1 + x) of the extra column (independent numpy computation)
+    ns = types.SimpleNamespace(
+        active=np.ones(3),
+        delta_active=np.zeros(3),
+        extra={"prefill_tokens": np.array([0, 9, 99.0])},
+    )
+    got = feature_matrix(ns, ("active", "log1p_prefill_tokens"))
+    np.testing.assert_allclose(got[:, 1], [0.0, np.log(10.0), np.log(100.0)])
     with pytest.raises(ModelError, match="prefill_tokens"):
         feature_matrix(
             types.SimpleNamespace(active=np.ones(5), delta_active=np.zeros(5), extra={}),

@@ -354,9 +354,9 @@ def fit_configuration(
     n_states : int or "bic", default "bic"
         Mixture size K or BIC selection over ``k_range``.
     k_range : (int, int), default (4, 12)
-    feature_set : {"f2", "f4"}, default "f2"
+    feature_set : {"f2", "f4", "f4l"}, default "f2"
         f2 = (A_t, dA_t) (paper); f4 adds the surrogate's ``prefill_tokens`` and
-        ``decode_rate``.
+        ``decode_rate``; f4l adds them as ``log(1 + x)``.
     seed : int, default 0
         Seeds the mixture, the surrogate draws, the classifier and the sampler check.
     max_epochs : int, default 60

@@ -58,10 +58,13 @@ SCHEMA_VERSION: int = 1
 
 #: Feature sets: names of the columns fed to the classifier. ``active`` and
 #: ``delta_active`` are ``WorkloadFeatures.active`` / ``.delta_active`` (A_t, dA_t, Eq 6);
-#: other names are looked up in ``WorkloadFeatures.extra``.
+#: other names are looked up in ``WorkloadFeatures.extra``; a ``log1p_`` prefix applies
+#: ``log(1 + x)`` to that extra column (compresses token counts that exceed the training
+#: range, e.g. prefill-heavy production traffic vs ShareGPT).
 FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "f2": ("active", "delta_active"),
     "f4": ("active", "delta_active", "prefill_tokens", "decode_rate"),
+    "f4l": ("active", "delta_active", "log1p_prefill_tokens", "log1p_decode_rate"),
 }
 
 #: Nameplate board power per GPU [W] (thermal design power / max TDP).
@@ -129,6 +132,8 @@ def feature_matrix(features: Any, feature_names: Sequence[str]) -> np.ndarray:
                 cols.append(np.asarray(getattr(features, n), dtype=np.float64))
             elif n in extra:
                 cols.append(np.asarray(extra[n], dtype=np.float64))
+            elif n.startswith("log1p_") and n[6:] in extra:
+                cols.append(np.log1p(np.asarray(extra[n[6:]], dtype=np.float64)))
             else:
                 raise ModelError(
                     f"features.extra lacks column {n!r} needed by this configuration's feature "

@@ -26,7 +26,9 @@ def register(app: typer.Typer) -> None:
         ),
         max_epochs: int = typer.Option(60, "--max-epochs", min=1, help="Classifier epoch limit."),
         feature_set: str = typer.Option(
-            "f2", "--feature-set", help="f2 (A_t, dA_t) or f4 (+ prefill tokens, decode rate)."
+            "f2",
+            "--feature-set",
+            help="f2 (A_t, dA_t), f4 (+ prefill tokens, decode rate) or f4l (log1p of those).",
         ),
         transfer: bool = typer.Option(
             True,
