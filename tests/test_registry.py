@@ -61,11 +61,14 @@ def test_unknown_id_lists_available() -> None:
 
 @pytest.mark.parametrize("config_id", sorted(MEASURED | TRANSFERRED))
 def test_every_shipped_configuration_loads_and_generates(config_id: str) -> None:
+    from traces.schedule import TokenDistribution, poisson
+    from traces.surrogate import features_for_schedule
+
     cfg = load_configuration(config_id)
     assert cfg.config_id == config_id
-    a = np.abs(np.arange(800) % 40 - 20).astype(float)
-    x = np.stack([a, np.diff(a, prepend=a[:1])], axis=1)
-    p = cfg.generate_from_features(x, rng=0)
+    sched = poisson(2.0, 200.0, TokenDistribution.constant(400, 150), rng=5)
+    feats = features_for_schedule(sched, cfg.latency, rng=6)
+    p = cfg.generate_from_features(feats, rng=0)
     lo, hi = cfg.power_range_w
     assert p.shape == (800,) and np.all((p >= lo) & (p <= hi))
     assert cfg.tdp_w == {"A100": 400.0, "H100": 700.0}[cfg.gpu] * cfg.tp
@@ -119,7 +122,7 @@ def test_quantile_state_map() -> None:
 def test_transfer_with_different_k_maps_states() -> None:
     from traces.states import PowerStateMixture
 
-    src = load_configuration("qwen3-8b_A100_tp1")
+    src = load_configuration("qwen3-14b_A100_tp1")
     k = src.n_states + 2
     tgt = PowerStateMixture.from_arrays(
         np.linspace(100, 500, k), np.full(k, 25.0), np.full(k, 1 / k)

@@ -26,9 +26,10 @@ def register(app: typer.Typer) -> None:
         ),
         max_epochs: int = typer.Option(60, "--max-epochs", min=1, help="Classifier epoch limit."),
         feature_set: str = typer.Option(
-            "f2",
+            "auto",
             "--feature-set",
-            help="f2 (A_t, dA_t), f4 (+ prefill tokens, decode rate) or f4l (log1p of those).",
+            help="auto (held-out choice per configuration, else f2), f2 (A_t, dA_t), "
+            "f4 (+ prefill tokens, decode rate) or f4l (log1p of those).",
         ),
         transfer: bool = typer.Option(
             True,
