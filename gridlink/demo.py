@@ -101,6 +101,8 @@ class DemoOptions:
         dask LocalCluster workers for the hall run (None: serial).
     progress : bool
         Progress bars.
+    grid_studies : bool
+        Run the pandapower feeder study and the PyPSA capacity-expansion stress test.
     """
 
     out_dir: Path = Path("gridlink-demo")
@@ -121,6 +123,7 @@ class DemoOptions:
     correlation_seeds: int = 2
     workers: int | None = None
     progress: bool = True
+    grid_studies: bool = True
 
 
 @dataclass
@@ -205,31 +208,149 @@ def demo_spec(options: DemoOptions) -> FacilitySpec:
 # ---------------------------------------------------------------------------- hooks
 
 
-def run_feeder_step(result: FacilityResult, out_dir: Path) -> dict[str, Any] | None:
-    """HOOK (lead): pandapower feeder study of the PCC load (``gridlink.feeder``).
+#: Feeder of the demo's grid study (pandapower's CIGRE MV benchmark, offline).
+FEEDER_NETWORK: str = "cigre_mv"
+#: Facility bus on that feeder (a 20 kV bus right below the HV/MV transformers).
+FEEDER_BUS: int = 1
+#: The feeder's own loads at half their design peak: at full design peak CIGRE MV already
+#: sits at 0.923 pu with its transformer at 101 % before any facility is added.
+FEEDER_LOAD_SCALING: float = 0.5
+#: Days of the annual fast path fed to the capacity-expansion study (hourly snapshots).
+EXPANSION_DAYS: int = 7
+#: Background demand of the example system as a multiple of the facility's nameplate, so
+#: the facility is a large load on that system (about a fifth of its peak).
+EXPANSION_BACKGROUND_FACTOR: float = 4.0
+
+
+def run_feeder_step(
+    results: dict[str, FacilityResult], out_dir: Path, *, n_servers: int
+) -> dict[str, Any]:
+    """pandapower feeder study of the hall's PCC load (:mod:`gridlink.feeder`).
+
+    Every method's PCC profile (model, TDP, mean, LUT) is run as a time series on
+    :data:`FEEDER_NETWORK` at bus :data:`FEEDER_BUS` (power factor 0.95 lagging), and the
+    hosting capacity of the bus is found in servers, for the model's per-server PCC shape
+    and for the TDP nameplate, by bisection.
 
     Parameters
     ----------
-    result : FacilityResult
-        The model's hall run; ``result.pcc_mw`` is the PCC load [MW] at the output
-        resolution (UTC index, name ``p_mw``).
+    results : dict of str to FacilityResult
+        The hall run per method; ``pcc_mw`` is the PCC load [MW] (UTC index).
     out_dir : Path
-        Demo output folder; write any files there.
+        Demo output folder: ``feeder_comparison.csv``, ``feeder_voltage.png``.
+    n_servers : int
+        Servers in the hall (for the per-server shape of the hosting capacity).
 
     Returns
     -------
-    dict or None
-        JSON-serialisable facts to merge into ``summary.json["feeder"]``; None = skipped.
+    dict
+        JSON-serialisable facts merged into ``summary.json["feeder"]``.
     """
-    return None
+    from gridlink.feeder import (
+        compare_profiles,
+        hosting_capacity,
+        load_network,
+        plot_voltage,
+        run_feeder,
+    )
+
+    net = load_network(FEEDER_NETWORK, load_scaling=FEEDER_LOAD_SCALING)
+    table = compare_profiles(net, FEEDER_BUS, {m: r.pcc_mw for m, r in results.items()})
+    table.to_csv(out_dir / "feeder_comparison.csv")
+    model_run = run_feeder(net, FEEDER_BUS, results["model"].pcc_mw)
+    plot_voltage(
+        model_run,
+        out_dir / "feeder_voltage.png",
+        title=f"{FEEDER_NETWORK} (loads x{FEEDER_LOAD_SCALING}), hall at bus {FEEDER_BUS}",
+    )
+    hosting: dict[str, Any] = {}
+    for method in ("model", "tdp"):
+        shape = results[method].pcc_mw / n_servers
+        shape.attrs["unit"] = "MW"
+        hc = hosting_capacity(net, FEEDER_BUS, shape, unit="servers")
+        hosting[method] = {
+            "servers": hc.capacity,
+            "peak_mw": hc.capacity_peak_mw,
+            "binding_constraint": hc.binding_constraint,
+            "binding_element": hc.binding_element,
+        }
+    return {
+        "network": FEEDER_NETWORK,
+        "bus": FEEDER_BUS,
+        "load_scaling": FEEDER_LOAD_SCALING,
+        "power_factor": 0.95,
+        "comparison": table.drop(columns=["binding_time"], errors="ignore").to_dict(orient="index"),
+        "hosting_capacity_servers": hosting,
+    }
 
 
-def run_expansion_step(result: FacilityResult, out_dir: Path) -> dict[str, Any] | None:
-    """HOOK (lead): PyPSA capacity-expansion stress test (``gridlink.expansion``).
+def run_expansion_step(
+    spec: FacilitySpec, out_dir: Path, *, rate_per_replica_rps: float, seed: int
+) -> dict[str, Any]:
+    """PyPSA capacity-expansion stress test of the hall (:mod:`gridlink.expansion`).
 
-    Same contract as :func:`run_feeder_step`; merged into ``summary.json["expansion"]``.
+    The hall's load over :data:`EXPANSION_DAYS` days of hourly snapshots comes from the
+    annual fast path (:func:`gridlink.annual.annual_load`, calibrated on the same shipped
+    configuration with the real 250 ms generator; diurnal and weekly traffic around the
+    demo's per-replica rate).  The shipped example system (extendable gas, wind, solar,
+    battery; background demand :data:`EXPANSION_BACKGROUND_FACTOR` x the hall's nameplate)
+    is optimised with HiGHS with the hall booked at TDP, at its flat mean and with its
+    generated shape.
+
+    Parameters
+    ----------
+    spec : FacilitySpec
+        The demo hall (configuration, servers, GPUs per server, base IT power, PUE).
+    out_dir : Path
+        Demo output folder: ``expansion_summary.csv``, ``expansion_facility_p_set.csv``.
+    rate_per_replica_rps : float
+        Mean offered load per replica [req/s].
+    seed : int
+        Seed of the traffic and of the example system's weather.
+
+    Returns
+    -------
+    dict
+        JSON-serialisable facts merged into ``summary.json["expansion"]``.
     """
-    return None
+    from gridlink.annual import AnnualScenario, FleetPhase, annual_load, nameplate_mw
+    from gridlink.expansion import comparison_profiles, example_network, run_expansion_study
+
+    day0 = pd.Timestamp(spec.start).tz_convert("UTC").floor("D")
+    cid = spec.server_configs()[0]
+    scenario = AnnualScenario(
+        fleet=(FleetPhase(day0, {cid: spec.n_servers}, gpus_per_server=spec.gpus_per_server),),
+        start=day0,
+        days=EXPANSION_DAYS,
+        rate_per_replica_rps=rate_per_replica_rps,
+        tokens=spec.scenario.tokens if spec.scenario.tokens != "fixed" else "azure-conv",
+        it_base_kw_per_server=spec.it_base_kw_per_server,
+        pue=spec.pue,
+        seed=seed,
+    )
+    shape = annual_load(scenario)
+    tdp_mw = nameplate_mw(scenario, shape.curves)
+    snapshots = pd.date_range(day0, periods=EXPANSION_DAYS * 24, freq="h")
+    network = example_network(
+        snapshots, seed=seed, background_peak_mw=EXPANSION_BACKGROUND_FACTOR * tdp_mw
+    )
+    result = run_expansion_study(
+        comparison_profiles(shape.p_mw, tdp_mw=tdp_mw), network=network, bus=_example_bus()
+    )
+    result.summary.to_csv(out_dir / "expansion_summary.csv", float_format="%.6g")
+    result.facility_mw.rename_axis("snapshot").to_csv(out_dir / "expansion_facility_p_set.csv")
+    return {
+        "hours": int(len(snapshots)),
+        "background_peak_mw": EXPANSION_BACKGROUND_FACTOR * tdp_mw,
+        "facility_nameplate_mw": tdp_mw,
+        "summary": result.summary.to_dict(),
+    }
+
+
+def _example_bus() -> str:
+    from gridlink.expansion import EXAMPLE_BUS
+
+    return EXAMPLE_BUS
 
 
 # ---------------------------------------------------------------------------- main job
@@ -365,12 +486,19 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
     summary["timings_s"] = timings
     summary["options"] = {k: v for k, v in asdict(opts).items() if k != "out_dir"}
 
-    feeder = run_feeder_step(results["model"], out)
-    if feeder is not None:
-        summary["feeder"] = feeder
-    expansion = run_expansion_step(results["model"], out)
-    if expansion is not None:
-        summary["expansion"] = expansion
+    if opts.grid_studies:
+        t0 = time.perf_counter()
+        summary["feeder"] = run_feeder_step(results, out, n_servers=spec.n_servers)
+        files["feeder_comparison"] = out / "feeder_comparison.csv"
+        files["feeder_voltage_png"] = out / "feeder_voltage.png"
+        timings["feeder_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        summary["expansion"] = run_expansion_step(
+            spec, out, rate_per_replica_rps=opts.rate_per_replica_rps, seed=opts.seed
+        )
+        files["expansion_summary"] = out / "expansion_summary.csv"
+        files["expansion_facility_p_set"] = out / "expansion_facility_p_set.csv"
+        timings["expansion_s"] = time.perf_counter() - t0
 
     files["summary"] = out / "summary.json"
     summary["files"] = {k: str(v) for k, v in files.items()}
@@ -400,6 +528,31 @@ def format_report(report: DemoReport) -> str:
     lines.append(report.by_correlation.to_string())
     lines.append("\nCoefficient of variation of GPU power per level (paper Fig 12):")
     lines.append(report.aggregation.to_string(float_format=lambda v: f"{v:.4g}"))
+    feeder = report.summary.get("feeder")
+    if feeder is not None:
+        lines.append(
+            f"\nFeeder study ({feeder['network']}, loads x{feeder['load_scaling']}, hall at bus "
+            f"{feeder['bus']}, pf {feeder['power_factor']} lagging):"
+        )
+        cols = ["peak_mw", "vm_min_pu", "trafo_loading_max_percent", "n_violation_steps"]
+        table = pd.DataFrame(feeder["comparison"]).T
+        lines.append(table[[c for c in cols if c in table.columns]].to_string())
+        for method, hc in feeder["hosting_capacity_servers"].items():
+            lines.append(
+                f"  hosting capacity with the {method} shape: {hc['servers']:.0f} servers "
+                f"({hc['peak_mw']:.2f} MW peak; binding: {hc['binding_constraint']} at "
+                f"{hc['binding_element']})"
+            )
+    expansion = report.summary.get("expansion")
+    if expansion is not None:
+        lines.append(
+            f"\nCapacity expansion ({expansion['hours']} h, example system with "
+            f"{expansion['background_peak_mw']:.2f} MW background peak; hall nameplate "
+            f"{expansion['facility_nameplate_mw']:.3f} MW):"
+        )
+        lines.append(
+            pd.DataFrame(expansion["summary"]).to_string(float_format=lambda v: f"{v:.4g}")
+        )
     lines.append("\nData: " + AZURE_ATTRIBUTION)
     lines.append("\nFiles:")
     for name, path in report.files.items():

@@ -99,6 +99,43 @@ def test_demo_files(demo_out) -> None:
     assert "Table 3" in output
 
 
+def test_demo_grid_studies(demo_out) -> None:
+    """The demo's feeder study and capacity-expansion test, checked against the hall run
+    and by hand (flat TDP energy over the studied hours)."""
+    out, output = demo_out
+    summary = json.loads((out / "summary.json").read_text())
+    feeder = summary["feeder"]
+    # the feeder ran on the PCC profiles written at the output resolution (1 min)
+    pcc = pd.read_parquet(out / "pcc_mw.parquet")
+    for method in ("model", "tdp", "mean", "lut"):
+        assert feeder["comparison"][method]["peak_mw"] == pytest.approx(
+            pcc[f"{method}_p_mw"].max(), rel=1e-9
+        )
+        assert feeder["comparison"][method]["n_not_converged"] == 0
+    # hosting capacity in servers: the capacity's peak is servers x one server's peak
+    n_servers = summary["facility"]["n_servers"]
+    for method in ("model", "tdp"):
+        hc = feeder["hosting_capacity_servers"][method]
+        per_server_peak = pcc[f"{method}_p_mw"].max() / n_servers
+        assert hc["peak_mw"] == pytest.approx(hc["servers"] * per_server_peak, rel=1e-9)
+        assert hc["servers"] > n_servers  # a 4-server hall is far below a 20 kV feeder's limit
+    expansion = summary["expansion"]
+    table = pd.read_csv(out / "expansion_summary.csv", index_col=0)
+    hours = expansion["hours"]
+    # TDP booked flat at nameplate: energy by hand
+    assert table.loc["facility energy [MWh]", "tdp"] == pytest.approx(
+        expansion["facility_nameplate_mw"] * hours, rel=1e-9
+    )
+    # the flat mean carries the generated shape's energy; nameplate books more
+    assert table.loc["facility energy [MWh]", "mean"] == pytest.approx(
+        table.loc["facility energy [MWh]", "model"], rel=1e-9
+    )
+    assert table.loc["facility energy [MWh]", "tdp"] > table.loc["facility energy [MWh]", "model"]
+    assert table.loc["unserved energy [MWh]"].max() == pytest.approx(0.0, abs=1e-9)
+    assert (out / "feeder_voltage.png").exists()
+    assert "Capacity expansion" in output and "hosting capacity" in output
+
+
 def test_case_study_runs_reduced(tmp_path, monkeypatch) -> None:
     """The diurnal case study's config validates and its script runs on a small hall."""
     from gridlink.config import load_facility_config

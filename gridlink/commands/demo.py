@@ -40,6 +40,11 @@ def register(app: typer.Typer) -> None:
         ),
         workers: int | None = typer.Option(None, "--workers", help="dask workers (hall run)."),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bars."),
+        grid_studies: bool = typer.Option(
+            True,
+            "--grid-studies/--no-grid-studies",
+            help="Run the pandapower feeder study and the PyPSA capacity-expansion test.",
+        ),
     ) -> None:
         """Run the main job and print where its tables, plots and summary.json are."""
         from gridlink.demo import DemoOptions, format_report, run_demo
@@ -69,6 +74,7 @@ def register(app: typer.Typer) -> None:
             correlation_seeds=correlation_seeds,
             workers=workers,
             progress=progress,
+            grid_studies=grid_studies,
         )
         report = run_demo(opts)
         typer.echo(format_report(report))

@@ -67,6 +67,7 @@ def register(app: typer.Typer) -> None:
             FeederError,
             Limits,
             load_network,
+            plot_voltage,
             read_profile,
             read_profile_q,
             run_feeder,
@@ -117,28 +118,5 @@ def register(app: typer.Typer) -> None:
             ("trafo_loading_percent", res.trafo_loading_percent),
         ):
             table.rename(columns=str).to_parquet(out / f"{name}.parquet")
-        _plot_voltage(res, out / "feeder_voltage.png", title=f"{network}, facility at bus {bus}")
+        plot_voltage(res, out / "feeder_voltage.png", title=f"{network}, facility at bus {bus}")
         typer.echo(f"wrote {out}")
-
-
-def _plot_voltage(res, path: Path, *, title: str) -> None:  # noqa: ANN001 - FeederResult
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_v, ax_p) = plt.subplots(2, 1, figsize=(10, 6), sharex=True, height_ratios=[2, 1])
-    t = res.time
-    ax_v.fill_between(t, res.vm_min_pu, res.vm_max_pu, alpha=0.3, label="all buses (min-max)")
-    ax_v.plot(t, res.vm_pu[res.bus], lw=0.8, label=f"bus {res.bus} (PCC)")
-    for lim in (res.limits.vm_min_pu, res.limits.vm_max_pu):
-        ax_v.axhline(lim, color="red", ls="--", lw=0.8)
-    ax_v.set_ylabel("voltage [pu]")
-    ax_v.legend(loc="best", fontsize=8)
-    ax_v.set_title(title)
-    ax_p.plot(t, res.p_mw, lw=0.8, color="black")
-    ax_p.set_ylabel("facility p [MW]")
-    ax_p.set_xlabel("time (UTC)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
