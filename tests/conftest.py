@@ -16,7 +16,9 @@ AZURE_DIR = SHARED_DATA / "azure_llm"
 
 def _require(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"needs real data at {path} (../shared/data beside the project); not present here")
+        pytest.skip(
+            f"needs real data at {path} (../shared/data beside the project); not present here"
+        )
     return path
 
 
@@ -40,3 +42,19 @@ def a100_r4_dir(powertrace_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def h100_r4_dir(powertrace_dir: Path) -> Path:
     return powertrace_dir / "qwen3-8b_H100_tp1" / "h100_validate_tp1_r4p0_b1p0_s20260712_1784422665"
+
+
+@pytest.fixture(scope="session")
+def config_id() -> str:
+    """The shipped configuration the demo uses (fails when none is shipped)."""
+    from gridlink.demo import default_configuration
+
+    return default_configuration()
+
+
+@pytest.fixture(scope="session")
+def cfg(config_id: str):
+    """That configuration, loaded from the package."""
+    from traces.registry import load_configuration
+
+    return load_configuration(config_id)

@@ -16,14 +16,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def cfg():
-    from gridlink.demo import default_configuration
-    from traces.registry import load_configuration
-
-    return load_configuration(default_configuration())
-
-
-@pytest.fixture(scope="module")
 def demo_out(tmp_path_factory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("demo")
     args = [

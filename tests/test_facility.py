@@ -33,21 +33,6 @@ from traces.facility import (
 )
 
 
-@pytest.fixture(scope="module")
-def config_id() -> str:
-    """The shipped configuration the demo uses (fails when none is shipped)."""
-    from gridlink.demo import default_configuration
-
-    return default_configuration()
-
-
-@pytest.fixture(scope="module")
-def cfg(config_id: str):
-    from traces.registry import load_configuration
-
-    return load_configuration(config_id)
-
-
 def small_spec(config_id: str, **kw) -> FacilitySpec:
     from traces.registry import load_configuration
 

@@ -26,20 +26,6 @@ from traces.facility import (
 )
 
 
-@pytest.fixture(scope="module")
-def config_id() -> str:
-    from gridlink.demo import default_configuration
-
-    return default_configuration()
-
-
-@pytest.fixture(scope="module")
-def cfg(config_id: str):
-    from traces.registry import load_configuration
-
-    return load_configuration(config_id)
-
-
 def _series(values: np.ndarray) -> pd.Series:
     idx = pd.date_range("2024-05-16", periods=len(values), freq="250ms", tz="UTC")
     s = pd.Series(values, index=idx, name="p_mw")
