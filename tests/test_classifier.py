@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from traces.classifier import ClassifierError, StateClassifier, iter_windows
+from traces.classifier import (
+    BiGRUNet,
+    ClassifierError,
+    StateClassifier,
+    _bigru_logits,
+    iter_windows,
+)
 
 #: Tolerance on the max abs difference of state probabilities between windowed
 #: (window 8192, the configuration's ``inference_overlap`` on each side, chosen at fit time
@@ -146,3 +152,22 @@ def test_bad_inference_input(toy_fitted: StateClassifier) -> None:
         toy_fitted.predict_proba(np.zeros((10, 3)))
     with pytest.raises(ClassifierError, match="NaN"):
         toy_fitted.predict_proba_many([np.full((10, 2), np.inf)])
+
+
+def test_cpu_kernel_matches_gru_and_is_batch_independent() -> None:
+    """The CPU inference kernel equals the torch module within float rounding, and each
+    sequence's logits are bit-identical whatever batch (size, position) or thread count."""
+    torch.manual_seed(3)
+    net = BiGRUNet(4, 5).eval()
+    x = torch.randn(37, 150, 4)
+    prev = torch.get_num_threads()
+    with torch.inference_mode():
+        full = _bigru_logits(net, x)
+        assert torch.max(torch.abs(full - net(x))) < 1e-5
+        for a, b in [(0, 1), (36, 37), (3, 10), (5, 37), (1, 17)]:
+            assert torch.equal(full[a:b], _bigru_logits(net, x[a:b]))
+        try:
+            torch.set_num_threads(1)
+            assert torch.equal(full, _bigru_logits(net, x))
+        finally:
+            torch.set_num_threads(prev)

@@ -875,15 +875,26 @@ def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Genera
     )
 
 
-#: Default size of a chunk of work: replica-steps generated together (about 2^20, i.e.
-#: 256 BiGRU windows of 4096 steps).  Large enough for an efficient batched GRU on a CPU,
-#: small enough to bound memory (features + probabilities of one chunk, ~100 MB).
-CHUNK_STEPS: int = 2**20
+#: Default size of a chunk of work: replica-steps generated together (about 2^22, e.g.
+#: 3 racks of 4 servers for 24 h, ~520 BiGRU windows of 8192 steps).  Large enough for
+#: efficiently batched GRU windows on a CPU, small enough to bound memory (features,
+#: probabilities and one inference batch of a chunk: ~1.3 GB peak RSS for a 240-server day,
+#: benchmarks/bench_facility.py).
+CHUNK_STEPS: int = 2**22
 
-#: BiGRU windows per inference batch (``generate_many(batch_windows=...)``): 128 windows of
-#: 4096 steps batch well on a CPU (~1.7x the speed of 64) at ~1.8 GB peak RSS for a
-#: 240-server hall (64: ~1.2 GB; 256: ~3.5 GB; benchmarks/bench_facility.py).
-BATCH_WINDOWS: int = 128
+#: Most BiGRU windows per inference batch (``generate_many(batch_windows=...)``); a
+#: chunk's windows are split into equal batches of at most this many.  The CPU kernel
+#: (``traces.classifier._bigru_logits``) runs ~1.5 M steps/s at 512 windows on 2 cores
+#: against ~0.85 M at 44 (its per-step cost is partly fixed overhead).
+BATCH_WINDOWS: int = 512
+
+
+def _batch_windows(n_seq: int, T: int, window: int = 8192) -> int:
+    """Equal batches of at most :data:`BATCH_WINDOWS` for ``n_seq`` sequences of ``T`` steps
+    (no small trailing batch: a batch's per-step cost is partly fixed)."""
+    n_w = max(1, n_seq * -(-T // window))
+    n_b = -(-n_w // BATCH_WINDOWS)
+    return max(1, -(-n_w // n_b))
 
 
 def _generate(
@@ -895,7 +906,9 @@ def _generate(
     with torch.inference_mode():
         if hasattr(gen, "generate_many") and len(feats) > 1:
             try:
-                outs = list(gen.generate_many(feats, rngs, batch_windows=BATCH_WINDOWS))
+                outs = list(
+                    gen.generate_many(feats, rngs, batch_windows=_batch_windows(len(feats), T))
+                )
             except TypeError:  # a generate_many without batch_windows
                 outs = list(gen.generate_many(feats, rngs))
         else:
