@@ -196,20 +196,12 @@ def load_network(name: str, *, load_scaling: float = 1.0) -> Any:
 
 
 def read_profile(path: str | Any) -> pd.Series:
-    """Read a facility PCC profile from Parquet (the ``gridlink feeder`` input format).
+    """Read a facility PCC profile file (the ``gridlink feeder`` input format).
 
-    Format: one table with a ``p_mw`` column (float, active power at the PCC [MW],
-    consumer sign convention) and the time either as a tz-aware
-    ``DatetimeIndex`` (any zone; converted to UTC) or, if the index is not a
-    DatetimeIndex, as a tz-aware ``time`` column.  Times label the start of each
-    interval (the value holds over ``[t, t + step)``) and are regular.  An optional
-    ``q_mvar`` column [Mvar] is ignored here; :func:`read_profile_q` reads it.  This
-    is what ``FacilityResult.pcc_mw.to_frame().to_parquet(path)`` writes.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        Parquet file.
+    The format is :mod:`gridlink.profiles`'s: Parquet (or CSV) with a ``p_mw`` column
+    [MW, consumer sign convention] on a tz-aware time index or ``time`` column; an
+    optional ``q_mvar`` column [Mvar] is read by :func:`read_profile_q`.  This is what
+    ``FacilityResult.pcc_mw.to_frame().to_parquet(path)`` writes.
 
     Returns
     -------
@@ -219,45 +211,29 @@ def read_profile(path: str | Any) -> pd.Series:
     Raises
     ------
     FeederError
-        If the file has no ``p_mw`` column, no time (index or ``time`` column), or
-        naive times.
+        If the file has no power column, no time (index or ``time`` column), or naive
+        times.
     """
-    frame = _read_profile_frame(path)
-    out = pd.Series(frame["p_mw"].to_numpy(np.float64), index=frame.index, name="p_mw")
-    out.attrs["unit"] = "MW"
-    return out
+    from gridlink.profiles import ProfileFileError
+    from gridlink.profiles import read_profile as _read
+
+    try:
+        return _read(path)
+    except ProfileFileError as exc:
+        raise FeederError(str(exc)) from exc
 
 
 def read_profile_q(path: str | Any) -> pd.Series | None:
     """The optional ``q_mvar`` column [Mvar] of a profile file (see :func:`read_profile`), or None."""
-    frame = _read_profile_frame(path)
+    from gridlink.profiles import ProfileFileError, read_column, read_profile_frame
+
+    try:
+        frame = read_profile_frame(path)
+    except ProfileFileError as exc:
+        raise FeederError(str(exc)) from exc
     if "q_mvar" not in frame:
         return None
-    out = pd.Series(frame["q_mvar"].to_numpy(np.float64), index=frame.index, name="q_mvar")
-    out.attrs["unit"] = "Mvar"
-    return out
-
-
-def _read_profile_frame(path: str | Any) -> pd.DataFrame:
-    frame = pd.read_parquet(path)
-    if "p_mw" not in frame.columns:
-        raise FeederError(
-            f"profile file {path}: needs a 'p_mw' column [MW]; found columns {list(frame.columns)}"
-        )
-    if not isinstance(frame.index, pd.DatetimeIndex):
-        if "time" not in frame.columns:
-            raise FeederError(
-                f"profile file {path}: needs a tz-aware DatetimeIndex or a 'time' column"
-            )
-        frame = frame.set_index(pd.DatetimeIndex(frame["time"])).drop(columns="time")
-    if frame.index.tz is None:
-        raise FeederError(
-            f"profile file {path}: the times are naive; write them tz-aware (UTC), e.g. "
-            "df.index = df.index.tz_localize('UTC')"
-        )
-    frame.index = frame.index.tz_convert("UTC")
-    frame.index.name = "time"
-    return frame
+    return read_column(frame, "q_mvar", "Mvar")
 
 
 def prepare_profile(

@@ -7,51 +7,6 @@ from pathlib import Path
 import typer
 
 
-def _read_profile(path: Path):  # -> pd.Series
-    """Read a PCC profile (parquet or CSV): a UTC time index and one power column."""
-    import pandas as pd
-
-    from gridlink.units import series_with_unit
-
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
-    elif path.suffix == ".csv":
-        frame = pd.read_csv(path, index_col=0, parse_dates=True)
-    else:
-        raise typer.BadParameter(
-            f"{path}: expected a .parquet or .csv file", param_hint="--profile"
-        )
-    if isinstance(frame, pd.Series):
-        frame = frame.to_frame()
-    if "p_mw" in frame.columns:
-        column = "p_mw"
-    elif frame.shape[1] == 1:
-        column = frame.columns[0]
-    else:
-        raise typer.BadParameter(
-            f"{path}: {frame.shape[1]} columns {list(frame.columns)}; name the power column "
-            "'p_mw' (or keep a single column named with its unit, e.g. 'site_kw')",
-            param_hint="--profile",
-        )
-    series = frame[column]
-    if not isinstance(series.index, pd.DatetimeIndex):
-        raise typer.BadParameter(f"{path}: the first column/index must be timestamps")
-    if series.index.tz is None:
-        raise typer.BadParameter(
-            f"{path}: timestamps carry no time zone; write them in UTC with an offset "
-            "(e.g. 2025-01-01T00:00:00+00:00)",
-            param_hint="--profile",
-        )
-    suffix = str(column).lower().rsplit("_", 1)[-1]
-    unit = {"mw": "MW", "kw": "kW", "w": "W", "gw": "GW"}.get(suffix)
-    if unit is None:
-        raise typer.BadParameter(
-            f"{path}: column {column!r} does not state its unit; name it like 'p_mw' or 'p_kw'",
-            param_hint="--profile",
-        )
-    return series_with_unit(series.rename(str(column)), unit)
-
-
 def register(app: typer.Typer) -> None:
     """Register the ``expansion`` command on ``app``."""
 
@@ -106,7 +61,12 @@ def register(app: typer.Typer) -> None:
         if (profile is None) == (config is None):
             raise typer.BadParameter("give exactly one of --profile or --config")
         if profile is not None:
-            series = _read_profile(profile)
+            from gridlink.profiles import ProfileFileError, read_profile
+
+            try:
+                series = read_profile(profile)
+            except ProfileFileError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--profile") from exc
         else:
             from gridlink.annual import AnnualScenario, FleetPhase, annual_load, nameplate_mw
 

@@ -1,6 +1,6 @@
 """``gridlink feeder``: play a facility's PCC profile on a pandapower feeder.
 
-Input profile format (Parquet, read by :func:`gridlink.feeder.read_profile`): a
+Input profile format (read by :func:`gridlink.profiles.read_profile`): a
 ``p_mw`` column (active power at the PCC [MW], consumer sign convention, float)
 on a tz-aware regular ``DatetimeIndex`` (or a tz-aware ``time`` column), interval
 beginning; an optional ``q_mvar`` column [Mvar] replaces ``--pf``.
