@@ -16,6 +16,17 @@ def _clean(v: Any) -> Any:
     return v if math.isfinite(v) else None
 
 
+def _medians(rows: Any, methods: Any, metric_names: Any, as_json: bool) -> Any:
+    """Medians over seeds (and traces) per method; with ``as_json`` print the one JSON
+    object ``{method: {metric: median}}`` and return None."""
+    med = rows.groupby("method", sort=False)[list(metric_names)].median()
+    if as_json:
+        out = {m: {k: _clean(med.loc[m, k]) for k in metric_names} for m in methods}
+        typer.echo(json.dumps(out))
+        return None
+    return med.loc[list(methods)]
+
+
 def register(app: typer.Typer) -> None:
     """Register the ``evaluate`` command on ``app``."""
 
@@ -74,16 +85,14 @@ def register(app: typer.Typer) -> None:
                 fit_kwargs={"max_epochs": epochs, "feature_set": feature_set},
                 refit_per_seed=refit_per_seed,
             )
-            med = rows.groupby("method", sort=False)[list(METRIC_NAMES)].median()
-            if as_json:
-                out = {m: {k: _clean(med.loc[m, k]) for k in METRIC_NAMES} for m in METHODS}
-                typer.echo(json.dumps(out))
+            med = _medians(rows, METHODS, METRIC_NAMES, as_json)
+            if med is None:
                 return
             typer.echo(
                 f"{heldout}: held out {rows['heldout'].nunique()} trace(s) "
                 f"({', '.join(sorted(set(rows['split'])))}); medians over traces x {seeds} seed(s)"
             )
-            typer.echo(med.loc[list(METHODS)].to_string(float_format=lambda x: f"{x:.4g}"))
+            typer.echo(med.to_string(float_format=lambda x: f"{x:.4g}"))
             return
         if config_id is None or bundle is None:
             raise typer.BadParameter("give --config-id and --bundle (or --heldout and --data-root)")
@@ -104,12 +113,10 @@ def register(app: typer.Typer) -> None:
                 config.config_id,
             )
         rows = evaluate_fitted(config, measured, seeds=tuple(range(seeds)))
-        med = rows.groupby("method", sort=False)[list(METRIC_NAMES)].median()
-        in_sample = bool(rows["baselines_in_sample"].any())
-        if as_json:
-            out = {m: {k: _clean(med.loc[m, k]) for k in METRIC_NAMES} for m in METHODS}
-            typer.echo(json.dumps(out))
+        med = _medians(rows, METHODS, METRIC_NAMES, as_json)
+        if med is None:
             return
+        in_sample = bool(rows["baselines_in_sample"].any())
         typer.echo(
             f"{config.config_id} on {measured.run_id}: {len(measured.power_w)} steps, "
             f"medians over {seeds} seed(s)"
@@ -119,4 +126,4 @@ def register(app: typer.Typer) -> None:
                 "WARNING: the configuration stores no training baselines; baselines were fitted "
                 "on this bundle (in-sample for them)."
             )
-        typer.echo(med.loc[list(METHODS)].to_string(float_format=lambda x: f"{x:.4g}"))
+        typer.echo(med.to_string(float_format=lambda x: f"{x:.4g}"))
