@@ -107,6 +107,19 @@ def test_predict_proba_many_matches_full_on_toy(toy_fitted: StateClassifier) -> 
     assert np.max(np.abs(edge - toy_fitted.predict_proba(xs[0]))) > 1e-3
 
 
+def test_predict_proba_many_whole_sequences_equal_full(toy_fitted: StateClassifier) -> None:
+    """window=None: each sequence runs whole, batched with its equal-length neighbours,
+    and equals the single-sequence full inference bit for bit (mixed lengths, order kept)."""
+    xs = [_toy(n, s)[0] for n, s in [(700, 1), (700, 2), (700, 3), (90, 4), (700, 5)]]
+    for batch in (1, 2, 16):
+        many = toy_fitted.predict_proba_many(xs, window=None, batch_windows=batch)
+        assert len(many) == len(xs)
+        for x, p in zip(xs, many, strict=True):
+            np.testing.assert_array_equal(p, toy_fitted.predict_proba(x))
+    with pytest.raises(ClassifierError, match="window"):
+        toy_fitted.predict_proba_many(xs, window=0)
+
+
 def test_shipped_classifiers_window_edges_within_tolerance() -> None:
     """Windowed (8192 + 2 x inference_overlap) vs full-sequence inference, 2 h Poisson workload."""
     from traces.registry import list_configurations, load_configuration

@@ -353,7 +353,7 @@ class FittedConfiguration:
         return p, states, n_clip
 
     def state_proba(
-        self, features: Any, *, window: int = 8192, overlap: int | None = None
+        self, features: Any, *, window: int | None = 8192, overlap: int | None = None
     ) -> np.ndarray:
         """Per-step probabilities over the mixture's K states (Eq 3), shape (T, K).
 
@@ -370,7 +370,7 @@ class FittedConfiguration:
         *,
         rng: np.random.Generator | int | None,
         return_details: bool = False,
-        window: int = 8192,
+        window: int | None = 8192,
         overlap: int | None = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray, int]:
         """Generate node power from workload features (the facility's hot path).
@@ -386,7 +386,8 @@ class FittedConfiguration:
         window, overlap : int
             Windowed inference (see ``StateClassifier.predict_proba_many``); ``overlap``
             None uses :attr:`inference_overlap`, chosen at fit time so that window
-            edges change the state probabilities by < 5e-4.
+            edges change the state probabilities by < 5e-4.  ``window=None`` runs the
+            whole sequence at once (exact, memory ``O(T)``).
 
         Returns
         -------
@@ -417,7 +418,7 @@ class FittedConfiguration:
         features_list: Sequence[Any],
         rngs: Sequence[np.random.Generator | int | None],
         *,
-        window: int = 8192,
+        window: int | None = 8192,
         overlap: int | None = None,
         batch_windows: int = 16,
         device: str | None = None,
@@ -437,7 +438,8 @@ class FittedConfiguration:
             Windowed inference (``StateClassifier.iter_proba_many``); working memory is
             bounded by one batch of ``batch_windows x (window + 2 overlap)`` steps (plus
             the outputs), not by the number of servers (benchmarks/bench_generator.py:
-            peak process RSS ~0.7 GB with the defaults).
+            peak process RSS ~0.7 GB with the defaults).  ``window=None``: whole
+            sequences (exact), ``batch_windows`` equal-length servers per forward pass.
         device : str, optional
             torch device of the classifier's forward passes (e.g. "cuda"); default CPU.
 
