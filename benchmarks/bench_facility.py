@@ -32,6 +32,7 @@ CASES = {
     "hall-hour": (10, 6, 4, 3600.0, None),
     "hall-hour-dask2": (10, 6, 4, 3600.0, 2),
     "hall-day": (10, 6, 4, 86400.0, None),
+    "hall-day-dask2": (10, 6, 4, 86400.0, 2),
     "big-hour": (100, 6, 4, 3600.0, None),
 }
 

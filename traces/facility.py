@@ -870,26 +870,39 @@ class RackChunk:
 def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Generator) -> Any:
     from traces.surrogate import features_for_schedule
 
+    # the surrogate's extra columns (prefill tokens, decode rate, waiting) cost more than
+    # A_t and dA_t; compute them only for configurations whose classifier reads them
+    names = getattr(cfg, "feature_names", None)
+    extra = names is None or any(n not in ("active", "delta_active") for n in names)
     return features_for_schedule(
-        schedule, cfg.latency, max_batch=spec.max_batch, rng=rng, duration_s=spec.horizon_s
-    )
+        schedule, cfg.latency, max_batch=spec.max_batch, rng=rng, duration_s=spec.horizon_s,
+        extra=extra,
+    )  # fmt: skip
 
 
-#: Default size of a chunk of work: replica-steps generated together (about 2^22, e.g.
-#: 3 racks of 4 servers for 24 h, ~520 BiGRU windows of 8192 steps).  Large enough for
-#: efficiently batched GRU windows on a CPU, small enough to bound memory (features,
-#: probabilities and one inference batch of a chunk: ~1.3 GB peak RSS for a 240-server day,
-#: benchmarks/bench_facility.py).
-CHUNK_STEPS: int = 2**22
+#: Default size of a chunk of work: replica-steps generated together (2^24, e.g. 12 racks
+#: of 4 servers for 24 h).  Large enough for efficiently batched BiGRU inference on a CPU,
+#: small enough to bound memory (features, logits and power of one chunk: about 1.2 GB
+#: peak RSS for a 240-server day, benchmarks/bench_facility.py).
+CHUNK_STEPS: int = 2**24
 
-#: Most BiGRU windows per inference batch (``generate_many(batch_windows=...)``); a
-#: chunk's windows are split into equal batches of at most this many.  The CPU kernel
-#: (``traces.classifier._bigru_logits``) runs ~1.5 M steps/s at 512 windows on 2 cores
-#: against ~0.85 M at 44 (its per-step cost is partly fixed overhead).
+#: Sequences of at most this many steps (36 h at 250 ms) go through the BiGRU whole:
+#: exact bidirectional inference, every replica of a chunk in one batch.  Longer ones
+#: are cut into windows of :data:`LONG_WINDOW` steps with the configuration's
+#: ``inference_overlap`` of context on each side (window edges change the state
+#: probabilities by < 5e-4).  Depends only on the spec's horizon, so a rack's result
+#: never depends on how racks are grouped.
+WHOLE_SEQUENCE_MAX_STEPS: int = CHUNK_STEPS // 32
+
+#: Core length [steps] of the inference windows for longer sequences.
+LONG_WINDOW: int = 32768
+
+#: Most BiGRU windows per inference batch for long sequences (``generate_many(
+#: batch_windows=...)``); a chunk's windows are split into equal batches of at most this.
 BATCH_WINDOWS: int = 512
 
 
-def _batch_windows(n_seq: int, T: int, window: int = 8192) -> int:
+def _batch_windows(n_seq: int, T: int, window: int = LONG_WINDOW) -> int:
     """Equal batches of at most :data:`BATCH_WINDOWS` for ``n_seq`` sequences of ``T`` steps
     (no small trailing batch: a batch's per-step cost is partly fixed)."""
     n_w = max(1, n_seq * -(-T // window))
@@ -900,16 +913,21 @@ def _batch_windows(n_seq: int, T: int, window: int = 8192) -> int:
 def _generate(
     gen: Any, feats: list[Any], rngs: list[np.random.Generator], T: int
 ) -> list[np.ndarray]:
-    """Generate power for many replicas, batched when the generator supports it."""
+    """Generate power for many replicas, batched when the generator supports it.
+
+    Horizons up to :data:`WHOLE_SEQUENCE_MAX_STEPS` run whole (all replicas in one
+    batch); longer ones in windows of :data:`LONG_WINDOW`.
+    """
     import torch
 
+    whole = T <= WHOLE_SEQUENCE_MAX_STEPS
+    window = None if whole else LONG_WINDOW
     with torch.inference_mode():
-        if hasattr(gen, "generate_many") and len(feats) > 1:
+        if hasattr(gen, "generate_many"):
+            batch = len(feats) if whole else _batch_windows(len(feats), T)
             try:
-                outs = list(
-                    gen.generate_many(feats, rngs, batch_windows=_batch_windows(len(feats), T))
-                )
-            except TypeError:  # a generate_many without batch_windows
+                outs = list(gen.generate_many(feats, rngs, window=window, batch_windows=batch))
+            except TypeError:  # a generate_many without window/batch_windows
                 outs = list(gen.generate_many(feats, rngs))
         else:
             outs = [gen.generate_from_features(f, rng=r) for f, r in zip(feats, rngs, strict=True)]
@@ -1030,18 +1048,29 @@ def simulate_rack(
 
 
 def rack_groups(
-    spec: FacilitySpec, racks: Sequence[int], *, chunk_steps: int = CHUNK_STEPS
+    spec: FacilitySpec,
+    racks: Sequence[int],
+    *,
+    chunk_steps: int = CHUNK_STEPS,
+    n_parallel: int = 1,
 ) -> list[list[int]]:
-    """Split racks into consecutive groups of about ``chunk_steps`` replica-steps each.
+    """Split racks into consecutive groups of at most about ``chunk_steps`` replica-steps.
 
-    A group holds at least one rack; the grouping depends only on the spec and
-    ``chunk_steps`` (never on the number of workers), and results do not depend on it.
+    A group holds at least one rack; groups are as equal in size as possible and, for
+    ``n_parallel`` workers, their number is a multiple of ``n_parallel`` when there are
+    enough racks (so that workers finish together).  Results never depend on the
+    grouping: a rack's power depends only on the spec and its index.
     """
     reps = validate_configurations(spec)
     per_rack = spec.servers_per_rack * max(reps.values())
-    n = max(1, int(chunk_steps // max(1, per_rack * spec.n_steps)))
     racks = list(racks)
-    return [racks[i : i + n] for i in range(0, len(racks), n)]
+    if not racks:
+        return []
+    most = max(1, int(chunk_steps // max(1, per_rack * spec.n_steps)))
+    n_groups = -(-len(racks) // most)
+    if n_parallel > 1:
+        n_groups = min(len(racks), -(-n_groups // n_parallel) * n_parallel)
+    return [list(map(int, g)) for g in np.array_split(np.asarray(racks), n_groups)]
 
 
 # --------------------------------------------------------------------------------------
@@ -1060,9 +1089,17 @@ def _make_client(workers: int | None, scheduler: Any) -> tuple[Any, Any]:
     assert workers is not None
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise FacilityConfigError(f"workers must be an integer >= 1, got {workers!r}")
-    cluster = LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-    )
+    import dask
+
+    # dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers by default, which
+    # also switches off glibc's dynamic mmap threshold: every large temporary array is
+    # then mapped and unmapped afresh, and the page faults (kernel time) made a
+    # 2-worker hall-day slower than the serial run (benchmarks/bench_facility.py).
+    # Our workers hold one chunk at a time and free it, so glibc's defaults are kept.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
     return Client(cluster), cluster
 
 
@@ -1136,6 +1173,9 @@ def iter_racks(
 
         client, cluster = _make_client(workers, scheduler)
         try:
+            # a multiple of the worker threads in equal groups, so the workers finish together
+            n_par = max(1, sum(client.nthreads().values()))
+            groups = rack_groups(spec, rack_ids, chunk_steps=chunk_steps, n_parallel=n_par)
             # spec and the shared path are small: sent with each task, never scattered
             futures = [
                 client.submit(
