@@ -136,20 +136,28 @@ def _bigru_logits(net: BiGRUNet, x: torch.Tensor, block: int = _KERNEL_BLOCK) ->
     xt = x.transpose(0, 1)  # (T, B, F) view
     out = torch.zeros(t_len, b_sz, k)  # time-major logits: forward + backward halves
     g = torch.full((2, b_sz, hs), 0.5)  # h = 0
-    ob = torch.empty(block, 2, b_sz, hs)
-    ob_steps = ob.unbind(0)
+    # block buffers, reused (fresh allocations of this size cost page faults every block)
+    gg_buf = torch.empty(2, block * b_sz, 3 * hs)
+    gn_buf = torch.empty(2, block * b_sz, hs)
+    ob = torch.empty(2, block, b_sz, hs)  # hidden states of the block, both directions
+    proj_buf = torch.empty(2, block * b_sz, k_pad)
     for t0 in range(0, t_len, block):
         tb = min(block, t_len - t0)
         t1 = t_len - t0  # the backward direction covers [t1 - tb, t1), read in reverse
         xb = torch.stack([xt[t0 : t0 + tb], xt[t1 - tb : t1].flip(0)]).reshape(2, tb * b_sz, n_f)
-        gg = torch.baddbmm(b_g, xb, w_ih_g).reshape(2, tb, b_sz, 3 * hs)
-        gn = torch.baddbmm(b_in, xb, w_ih_n).reshape(2, tb, b_sz, hs)
+        full = tb == block
+        gg = torch.baddbmm(b_g, xb, w_ih_g, out=gg_buf) if full else torch.baddbmm(b_g, xb, w_ih_g)
+        gn = (
+            torch.baddbmm(b_in, xb, w_ih_n, out=gn_buf) if full else torch.baddbmm(b_in, xb, w_ih_n)
+        )
+        gg = gg.view(2, tb, b_sz, 3 * hs)
+        gn = gn.view(2, tb, b_sz, hs)
         # per-step views made once per block (slicing in the step loop costs more than
         # the element-wise work at small batches)
         steps = zip(
             gg.unbind(1), gg[..., : 2 * hs].unbind(1), gg[..., :hs].unbind(1),
             gg[..., hs : 2 * hs].unbind(1), gg[..., 2 * hs :].unbind(1), gn.unbind(1),
-            ob_steps[:tb], strict=True,
+            ob[:, :tb].unbind(1), strict=True,
         )  # fmt: skip
         for gh, rz, r, z, hn, s, g_next in steps:
             gh.baddbmm_(g, w_hh)
@@ -157,8 +165,9 @@ def _bigru_logits(net: BiGRUNet, x: torch.Tensor, block: int = _KERNEL_BLOCK) ->
             s.addcmul_(r, hn).sigmoid_()
             g = torch.lerp(s, g, z, out=g_next)  # g' = s + z (g - s)
         g = g.clone()  # ob is reused by the next block
-        obv = ob[:tb].transpose(0, 1).reshape(2, tb * b_sz, hs)
-        proj = torch.bmm(obv, w_out)[..., :k].reshape(2, tb, b_sz, k)
+        obv = ob[:, :tb].reshape(2, tb * b_sz, hs)  # a view: no copy
+        proj = torch.bmm(obv, w_out, out=proj_buf) if full else torch.bmm(obv, w_out)
+        proj = proj.view(2, tb, b_sz, k_pad)[..., :k]
         out[t0 : t0 + tb] += proj[0]
         out[t1 - tb : t1] += proj[1].flip(0)
     out += b_out
@@ -686,7 +695,10 @@ class StateClassifier(BaseEstimator):
         first = 0
 
         def run(start: int, xs: list[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
-            xb = torch.from_numpy(np.stack(xs)) if len(xs) > 1 else torch.from_numpy(xs[0])[None]
+            xb = torch.empty((len(xs), *xs[0].shape))
+            for j in range(len(xs)):  # fill and release one by one: no second copy
+                xb[j] = torch.from_numpy(xs[j])
+                xs[j] = None  # type: ignore[call-overload]
             xs.clear()
             with _torch_threads(nt), torch.inference_mode():
                 prob = _softmax_(_forward(net, xb.to(dev))).cpu()

@@ -880,13 +880,14 @@ def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Genera
     )  # fmt: skip
 
 
-#: Default size of a chunk of work: replica-steps generated together (2^24, e.g. 12 racks
-#: of 4 servers for 24 h).  Large enough for efficiently batched BiGRU inference on a CPU,
-#: small enough to bound memory (features, logits and power of one chunk: about 1.2 GB
-#: peak RSS for a 240-server day, benchmarks/bench_facility.py).
-CHUNK_STEPS: int = 2**24
+#: Default size of a chunk of work: replica-steps generated together (2^25, e.g. 24 racks
+#: of 4 servers for 24 h).  Large enough for efficiently batched BiGRU inference on a CPU
+#: (the kernel's per-step cost is partly fixed: ~0.9 M replica-steps/s per core at 40
+#: replicas, more at 64-96), small enough to bound memory (features, logits and power of
+#: one chunk, ~60-90 bytes per replica-step; benchmarks/bench_facility.py prints the peak).
+CHUNK_STEPS: int = 2**25
 
-#: Sequences of at most this many steps (36 h at 250 ms) go through the BiGRU whole:
+#: Sequences of at most this many steps (72 h at 250 ms) go through the BiGRU whole:
 #: exact bidirectional inference, every replica of a chunk in one batch.  Longer ones
 #: are cut into windows of :data:`LONG_WINDOW` steps with the configuration's
 #: ``inference_overlap`` of context on each side (window edges change the state
