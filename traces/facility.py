@@ -27,10 +27,13 @@ Randomness: every replica's generator is seeded from the master ``seed`` through
 per replica), so the same seed gives the same facility whether racks run serially or on a
 dask cluster, in any order.
 
-Work is chunked per rack: a rack's replicas are generated together (the model's batched
-``generate_many`` when it has one) and only the rack's partial sums leave the chunk, so
-memory is bounded by one rack plus the rack/row/site series; per-server series are kept
-only with ``keep_servers=True``.
+Work is chunked by groups of racks (:func:`rack_groups`, about :data:`CHUNK_STEPS`
+replica-steps each): a group's replicas are generated together (the model's batched
+``generate_many`` when it has one) and only the racks' partial sums leave the chunk, so
+memory is bounded by one chunk plus the rack/row/site series; per-server series are kept
+only with ``keep_servers=True``.  Horizons up to :data:`WHOLE_SEQUENCE_MAX_STEPS` (72 h)
+run the BiGRU over each replica's whole sequence (exact bidirectional inference, all the
+chunk's replicas in one batch); longer ones in overlapping windows.
 
 References
 ----------
