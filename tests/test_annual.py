@@ -7,6 +7,8 @@ generator-based checks calibrate on a shipped configuration and compare with
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +18,12 @@ from gridlink.annual import (
     AnnualScenario,
     FleetPhase,
     ResponseCurve,
+    _fit_level,
+    _mod_law,
+    _mod_weights,
+    _ncs_basis,
     annual_load,
+    calibrate_response,
     nameplate_mw,
 )
 from gridlink.grid_pypsa import add_facility_load
@@ -24,7 +31,8 @@ from gridlink.grid_pypsa import add_facility_load
 
 def _linear_curve(config_id: str = "cfg_tp1", tp: int = 1, *, a: float = 100.0, b: float = 50.0,
                   bin_var: float = 400.0, top: float = 20.0, correlation: float = 0.0,
-                  cv: float = 0.5) -> ResponseCurve:  # fmt: skip
+                  cv: float = 0.5, lag_w: tuple[float, float] | None = None
+                  ) -> ResponseCurve:  # fmt: skip
     """mean = a + b * rate; a shared modulation m moves the rate by rate*rho*(m-1)."""
     rates = np.linspace(0.0, top, 9)
     knots = np.tile([0.5, 1.5] if correlation else [1.0], (9, 1))
@@ -36,6 +44,7 @@ def _linear_curve(config_id: str = "cfg_tp1", tp: int = 1, *, a: float = 100.0, 
         correlation=correlation, cv=cv,
         bin_mean_range_w=(0.0, 1e9),
         bin_s=60.0, duration_s=1200.0, warmup_s=120.0, seed=0,
+        lag_w=None if lag_w is None else np.tile(lag_w, (9, 1)),
     )  # fmt: skip
 
 
@@ -139,6 +148,92 @@ def test_shared_traffic_is_correlated_across_replicas() -> None:
     assert flat.std() == pytest.approx(0.0, abs=1e-12)
 
 
+def test_neighbouring_bins_modulation_enters_the_fast_path() -> None:
+    # g = a + b L (1 - rho + rho m_b) + 6 (m_{b-1} - 1) + 2 (m_{b+1} - 1), by hand
+    curve = _linear_curve(bin_var=0.0, top=40.0, correlation=0.5, lag_w=(6.0, 2.0))
+    sc = _scenario(days=2, pue=1.0, it_base_kw_per_server=0.0, traffic_mode="shared",
+                   correlation=0.5, cv=0.5, rate_per_replica_rps=2.0)  # fmt: skip
+    shape = annual_load(sc, {"cfg_tp1": curve}, noise=False)
+    level = sc.rate_per_replica(shape.p_mw_bin.index + pd.Timedelta(seconds=30))
+    rate = shape.rate_rps.to_numpy()
+    m = (rate / level - 0.5) / 0.5
+    prev = np.r_[1.0, m[:-1]]  # outside the scenario: the mean modulation
+    nxt = np.r_[m[1:], 1.0]
+    per_replica = 100.0 + 50.0 * rate + 6.0 * (prev - 1.0) + 2.0 * (nxt - 1.0)
+    np.testing.assert_allclose(shape.p_mw_bin.to_numpy(), 100 * 8 * per_replica / 1e6, rtol=1e-12)
+
+
+def test_modulation_beyond_the_table_keeps_the_bin_rate() -> None:
+    # a response that depends on the bin rate x = L (1 - rho + rho m) only, convex,
+    # tabulated at m in {0.5, 1, 1.5} on the levels 0, 1, ..., 8
+    def f(x):
+        return 100.0 + 10.0 * x**2
+
+    rho = 0.5
+    knots = np.tile([0.5, 1.0, 1.5], (9, 1))
+    table = f(np.arange(9.0)[:, None] * (1 - rho + rho * knots))
+    curve = replace(_linear_curve(top=8.0, correlation=rho), mod_knots=knots, mod_mean_w=table)
+    # level 2, m = 3.5: bin rate 4.5, read at m = 1.5 on level 4.5 / 1.25 = 3.6;
+    # level 4, m = 3.5: bin rate 9, read at m = 1.5 on level 7.2
+    got = curve.shared_response(np.array([2.0, 4.0]), np.array([3.5, 3.5]))
+    assert got[0] == pytest.approx(0.4 * f(3 * 1.25) + 0.6 * f(4 * 1.25), rel=1e-12)
+    assert got[1] == pytest.approx(0.8 * f(7 * 1.25) + 0.2 * f(8 * 1.25), rel=1e-12)
+    # close to the response at that bin rate, and well above a linear extension of the
+    # level-2 table in m (which misses the convexity)
+    assert got[0] == pytest.approx(f(4.5), rel=0.02)
+    linear_extension = f(2.5) + (3.5 - 1.5) * (f(2.5) - f(2.0)) / 0.5
+    assert got[0] > 1.2 * linear_extension
+    # a rate above the highest level is read at the highest level, never extrapolated
+    capped = curve.shared_response(np.array([8.0]), np.array([6.0]))
+    assert capped[0] == pytest.approx(f(8.0 * 1.25), rel=1e-12)
+
+
+def test_level_fit_recovers_a_known_response_with_control_variates() -> None:
+    # synthetic calibration bins: a concave response s(m) (a natural cubic spline on the
+    # fit's knots, ~150 W at m = 1), neighbours 3 (m_prev - 1) + 1 (m_next - 1),
+    # a zero-mean arrival control z with weight 5 and noise whose sd grows with m;
+    # 30 % of the bins draw m from the law's upper 2 %
+    rng = np.random.default_rng(42)
+    n_rep, n_bin, cv, tail = 64, 60, 0.5, 0.3
+    law = _mod_law(cv)
+    knots = law.ppf([0.0005, 0.25, 0.5, 0.75, 0.9995])
+
+    def s_true(x):
+        return _ncs_basis(x, knots) @ np.array([95.0, 60.0, -12.0, 4.0, -3.0])
+
+    mod = law.rvs(size=(n_rep, n_bin + 2), random_state=rng)
+    sel = rng.random(mod.shape) < tail
+    mod[sel] = law.ppf(rng.uniform(0.98, 0.99995, size=int(sel.sum())))
+    m, prev, nxt = mod[:, 1:-1], mod[:, :-2], mod[:, 2:]
+    z = rng.normal(0.0, 3.0, size=(n_rep, n_bin))
+    z += 0.5 - z.mean()  # an unlucky realisation: 5 x 0.5 W too much in the raw bin mean
+    controls = np.stack([z] + [np.zeros_like(z)] * 5, axis=-1)
+    p = (s_true(m) + 3 * (prev - 1) + 1 * (nxt - 1) + 5 * z
+         + rng.normal(0.0, 10.0, size=m.shape) * m)  # fmt: skip
+    grid = np.linspace(0.3, 2.5, 12)
+    fit = _fit_level(p, mod, controls, knots=knots, grid=grid,
+                     nodes=law.ppf((np.arange(2000) + 0.5) / 2000),
+                     weights=_mod_weights(m, cv, tail))  # fmt: skip
+    # 3 sd of the fit's error over 20 seeds of this set-up (up to 0.8 W at m = 2)
+    np.testing.assert_allclose(fit.table_w, s_true(grid), atol=2.5)
+    np.testing.assert_allclose(fit.lag_w, [3.0, 1.0], atol=0.5)
+    # statistics under the law, not under the oversampled bins (tolerances here: 3 sd
+    # of the estimates' errors over 20 seeds of this set-up)
+    x = law.ppf((np.arange(20000) + 0.5) / 20000)
+    assert fit.mean_w == pytest.approx(s_true(x).mean(), abs=0.9)
+    assert s_true(m).mean() - fit.mean_w > 5.0  # the oversampled bins alone: far busier
+    assert fit.beta_w == pytest.approx(np.cov(s_true(x), x)[0, 1] / x.var(ddof=1), abs=1.2)
+    # variance given the modulation path: control and noise, E[5^2 3^2 + 10^2 m^2] under
+    # the law = 225 + 100 (1 + cv^2); the oversampled bins alone would give ~500
+    assert fit.bin_var_w2 == pytest.approx(225 + 100 * (1 + cv**2), rel=0.1)
+    # the control removes z's realised mean from the fitted response
+    plain = _fit_level(p - 5 * z, mod, controls[..., :0], knots=knots, grid=grid)
+    np.testing.assert_allclose(fit.table_w, plain.table_w, atol=0.3)
+    # a natural cubic spline basis is linear beyond its outer knots
+    b = _ncs_basis(knots[-1] + np.array([0.5, 1.5, 2.5]), knots)
+    np.testing.assert_allclose(b[2] - b[1], b[1] - b[0], atol=1e-9)
+
+
 def test_curves_are_never_extrapolated_and_inputs_checked() -> None:
     curve = _linear_curve(top=0.5)
     with pytest.raises(AnnualError, match="exceeds the calibrated grid"):
@@ -156,13 +251,21 @@ def test_curves_are_never_extrapolated_and_inputs_checked() -> None:
         annual_load(_scenario(), {"cfg_tp1": other})
     with pytest.raises(AnnualError, match="correlation"):  # calibrated for other traffic
         annual_load(_scenario(), {"cfg_tp1": _linear_curve(correlation=0.5)})
+    with pytest.raises(AnnualError, match="too few"):  # 2 replicas x 4 bins per level
+        calibrate_response("any", n_replicas=2, duration_s=240.0, correlation=0.5)
+    with pytest.raises(AnnualError, match="lag_w must have shape"):
+        replace(_linear_curve(), lag_w=np.zeros((9, 3)))
 
 
 def test_curve_json_round_trip(tmp_path) -> None:
-    curve = _linear_curve()
+    curve = _linear_curve(correlation=0.5, lag_w=(3.0, -1.0))
     back = ResponseCurve.load(curve.save(tmp_path / "c.json"))
     np.testing.assert_array_equal(back.mean_w, curve.mean_w)
+    np.testing.assert_array_equal(back.lag_w, curve.lag_w)
     assert back.config_id == curve.config_id and back.tp == curve.tp
+    # a curve saved before the neighbouring-bin terms existed reads with zeros
+    old = {k: v for k, v in curve.to_dict().items() if k != "lag_w"}
+    np.testing.assert_array_equal(ResponseCurve.from_dict(old).lag_w, np.zeros((9, 2)))
 
 
 def test_annual_shape_goes_into_pypsa_hourly() -> None:
@@ -201,16 +304,18 @@ def test_fast_path_agrees_with_full_path_on_a_sampled_window() -> None:
         traffic_mode="shared", correlation=0.5, cv=0.5, seed=0,
     )  # fmt: skip
     level = sc.rate_per_replica(sc.bin_index() + pd.Timedelta(seconds=30))
-    curve = calibrate_response(config, max_rate_rps=1.05 * float(level.max()), n_rates=16,
-                               duration_s=3600.0, correlation=0.5, cv=0.5, seed=0)  # fmt: skip
+    # the default calibration: 16 levels x 32 replicas x 1 h
+    curve = calibrate_response(config, max_rate_rps=1.05 * float(level.max()),
+                               correlation=0.5, cv=0.5, seed=0)  # fmt: skip
     assert curve.mean_w[-1] > curve.mean_w[0]  # busy replicas draw more than idle ones
-    # 20:00-21:00 Chicago on a Tuesday in August (near the replicas' capacity, the hard
-    # case), 32 servers = 256 replicas, after one warm-up hour rendered by both paths
+    # 20:00-21:00 Chicago on a Tuesday in August (evening shoulder at 1.6 req/s per
+    # replica, where power rises steeply with the rate: the hard case for a per-level
+    # curve), 32 servers = 256 replicas, after one warm-up hour rendered by both paths
     cmp = compare_fast_full(sc, "2025-08-20T01:00Z", {config: curve}, hours=1.0, n_servers=32)
     assert len(cmp) == 1 and cmp.attrs["warmup_hours"] == 1
-    # Near capacity a replica's power depends on hours of queue history that the
-    # per-level curve averages out: measured hourly errors there are 0.3-1.4 % (and grow
-    # with the calibration trace length), so the stated tolerance is 2 %.
-    assert abs(cmp["energy_rel_err"].iloc[0]) < 0.02, cmp.to_string()
-    # hourly peak of 1-min means: stated tolerance 10 %
-    assert abs(cmp["peak_rel_err"].iloc[0]) < 0.10, cmp.to_string()
+    # The issue's target: hourly energy within 1 %.  On the development days (other
+    # days, scenario and calibration seeds; docs/pypsa.md) the worst of 276 hours was
+    # 0.44 %.
+    assert abs(cmp["energy_rel_err"].iloc[0]) < 0.01, cmp.to_string()
+    # hourly peak of 1-min means: stated tolerance 5 % (development days: worst 3.5 %)
+    assert abs(cmp["peak_rel_err"].iloc[0]) < 0.05, cmp.to_string()
