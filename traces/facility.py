@@ -33,7 +33,8 @@ replica-steps each): a group's replicas are generated together (the model's batc
 memory is bounded by one chunk plus the rack/row/site series; per-server series are kept
 only with ``keep_servers=True``.  Horizons up to :data:`WHOLE_SEQUENCE_MAX_STEPS` (72 h)
 run the BiGRU over each replica's whole sequence (exact bidirectional inference, all the
-chunk's replicas in one batch); longer ones in overlapping windows.
+chunk's replicas of a configuration in one batch) when the facility has at least
+:data:`WHOLE_SEQUENCE_MIN_REPLICAS` of them; otherwise overlapping windows are batched.
 
 References
 ----------
@@ -898,6 +899,11 @@ CHUNK_STEPS: int = 2**25
 #: never depends on how racks are grouped.
 WHOLE_SEQUENCE_MAX_STEPS: int = CHUNK_STEPS // 32
 
+#: Whole-sequence inference also needs at least this many replicas of a configuration in
+#: the facility (a batch of a few whole sequences runs at a fraction of the kernel's
+#: speed; windows of one long sequence batch well).
+WHOLE_SEQUENCE_MIN_REPLICAS: int = 32
+
 #: Core length [steps] of the inference windows for longer sequences.
 LONG_WINDOW: int = 32768
 
@@ -914,17 +920,26 @@ def _batch_windows(n_seq: int, T: int, window: int = LONG_WINDOW) -> int:
     return max(1, -(-n_w // n_b))
 
 
+def _whole_sequences(spec: FacilitySpec, config_id: str) -> bool:
+    """Whether ``config_id``'s replicas run the BiGRU whole (a function of the spec only,
+    so results never depend on how racks are grouped or on the workers)."""
+    if spec.n_steps > WHOLE_SEQUENCE_MAX_STEPS:
+        return False
+    reps = validate_configurations(spec)[config_id]
+    n_servers = sum(1 for c in spec.server_configs() if c == config_id)
+    return n_servers * reps >= WHOLE_SEQUENCE_MIN_REPLICAS
+
+
 def _generate(
-    gen: Any, feats: list[Any], rngs: list[np.random.Generator], T: int
+    gen: Any, feats: list[Any], rngs: list[np.random.Generator], T: int, *, whole: bool = False
 ) -> list[np.ndarray]:
     """Generate power for many replicas, batched when the generator supports it.
 
-    Horizons up to :data:`WHOLE_SEQUENCE_MAX_STEPS` run whole (all replicas in one
-    batch); longer ones in windows of :data:`LONG_WINDOW`.
+    ``whole``: every sequence whole, all replicas in one batch (exact); otherwise windows
+    of :data:`LONG_WINDOW` with the configuration's overlap.
     """
     import torch
 
-    whole = T <= WHOLE_SEQUENCE_MAX_STEPS
     window = None if whole else LONG_WINDOW
     with torch.inference_mode():
         if hasattr(gen, "generate_many"):
@@ -1014,7 +1029,9 @@ def simulate_racks(
         for cid, items in jobs.items():
             gen = _generator(cid, m)
             rngs = [_power_rng(seq, m) for _, _, seq in items]
-            powers = _generate(gen, [f for _, f, _ in items], rngs, T)
+            powers = _generate(
+                gen, [f for _, f, _ in items], rngs, T, whole=_whole_sequences(spec, cid)
+            )
             for (row, _, _), p in zip(items, powers, strict=True):
                 servers[row] += p
         per_method[m] = servers.reshape(len(racks), spr, T)
