@@ -5,16 +5,17 @@ Cases (each in its own process, so peak RSS is per case):
 * ``server-day``   - one server (one replica) for 24 h at 250 ms;
 * ``hall-day``     - 240 servers (10 x 6 x 4) for 24 h (the speed target: <= 60 s on 2 cores);
 * ``big-hour``     - 2,400 servers (100 x 6 x 4) for 1 h;
-* ``hall-hour``    - 240 servers for 1 h, serial and on dask (LocalCluster, 2 workers).
+* ``hall-hour``    - 240 servers for 1 h, serial and on dask (LocalCluster, 2 workers);
+* ``hall-day-dask2`` - the 240-server day on 2 dask workers.
 
 Prints wall seconds, replica-steps per second and peak resident memory (``ru_maxrss``)
 of each case.  ``--quick`` runs shortened versions (minutes instead of hours).
 
-Measured on the 2-core AVX-512 box (2026-11, CPU BiGRU kernel
-``traces.classifier._bigru_logits``: ~1.2-1.5 M bidirectional steps/s on 2 threads at
-128-512 windows, vs 0.5-0.7 M for ``torch.nn.GRU``): server-day 1.4 s, hall-hour 5.0 s
-(0.69 M replica-steps/s, 1.3 GB), hall-day 119 s (0.70 M replica-steps/s, 1.3 GB peak);
-before the kernel hall-hour ran at ~0.2 M replica-steps/s.  The BiGRU is ~75 % of the time.
+Measured on the 2-core AVX-512 box (2026-11-21, other jobs paused; docs/facility.md):
+server-day 1.5 s, hall-hour 4.0 s, hall-hour on 2 dask workers 8.4 s, big-hour 32.4 s,
+hall-day 99.2 s serial (2.3 GB peak) and 76.4 s on 2 dask workers (target 60 s: not met);
+before whole-sequence inference and the reworked kernel: 119 s serial, 215 s on dask.
+``peak MB`` is the client process only for the dask cases.
 
     .venv/bin/python benchmarks/bench_facility.py [--quick] [--cases server-day,hall-hour]
 """
