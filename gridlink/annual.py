@@ -769,7 +769,7 @@ def _simulate_levels(
             )
             rngs.append(power_rng)
             where.append((j, r))
-        powers = _generate_many(cfg, feats, rngs, n_steps=n_tot * per_bin)
+        powers = _generate_many(cfg, feats, rngs)
         for (j, r), p in zip(where, powers, strict=True):
             x = np.asarray(p, dtype=np.float64).reshape(n_tot, per_bin)
             bin_p[j, r] = x.mean(axis=1)
@@ -1031,19 +1031,20 @@ def calibrate_response(
     )
 
 
-def _generate_many(
-    cfg: Any, feats: list[Any], rngs: list[np.random.Generator], *, n_steps: int
-) -> list[np.ndarray]:
-    """Power of many equal-length traces in one batched call when the generator has one."""
+def _generate_many(cfg: Any, feats: list[Any], rngs: list[np.random.Generator]) -> list[np.ndarray]:
+    """Power of many equal-length traces in one batched call when the generator has one.
+
+    Whole-sequence (exact) inference, as :func:`traces.facility.simulate_facility` runs
+    horizons of a day or two, so calibration and the full path see the same classifier.
+    """
     import torch
 
     with torch.inference_mode():
         if not hasattr(cfg, "generate_many"):
             return [cfg.generate_from_features(f, rng=g) for f, g in zip(feats, rngs, strict=True)]
-        windows = len(feats) * -(-n_steps // 8192)  # generate_many's default window
         try:
-            return list(cfg.generate_many(feats, rngs, batch_windows=max(1, windows)))
-        except TypeError:  # a generate_many without batch_windows
+            return list(cfg.generate_many(feats, rngs, window=None, batch_windows=len(feats)))
+        except TypeError:  # a generate_many without window/batch_windows
             return list(cfg.generate_many(feats, rngs))
 
 
