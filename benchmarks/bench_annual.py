@@ -4,9 +4,10 @@ Prints the measured figures; asserts nothing about speed.
 
     .venv/bin/python benchmarks/bench_annual.py [--config ID] [--threads 2]
         [--servers 10000] [--days 365] [--check-days 2] [--check-servers 32] [--check-hours 3]
+        [--levels 16] [--replicas 32] [--cal-s 3600]
 
 1. Calibrates the response curves of the configuration with the full 250 ms generator
-   (``gridlink.annual.calibrate_response``) and times it.
+   (``gridlink.annual.calibrate_response``: levels x replicas x seconds) and times it.
 2. Builds the annual PCC shape for a ``--servers`` site (shared traffic, growth, holidays,
    a hardware-refresh-style fleet change mid-year) and times it.
 3. Renders ``--check-days`` sampled days through the full path for a ``--check-servers``
@@ -19,6 +20,7 @@ import argparse
 import time
 
 import numpy as np
+import pandas as pd
 
 
 def main() -> None:
@@ -33,7 +35,8 @@ def main() -> None:
     ap.add_argument("--check-hours", type=float, default=3.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--levels", type=int, default=16, help="calibration levels")
-    ap.add_argument("--cal-s", type=float, default=3600.0, help="calibration seconds per level")
+    ap.add_argument("--replicas", type=int, default=32, help="calibration replicas per level")
+    ap.add_argument("--cal-s", type=float, default=3600.0, help="calibration seconds per replica")
     args = ap.parse_args()
 
     import torch
@@ -78,15 +81,19 @@ def main() -> None:
     t0 = time.perf_counter()
     curve = calibrate_response(
         config, tokens=sc.tokens, max_rate_rps=max_rate, n_rates=args.levels,
-        duration_s=args.cal_s, correlation=sc.correlation, cv=sc.cv, seed=args.seed,
+        n_replicas=args.replicas, duration_s=args.cal_s, correlation=sc.correlation, cv=sc.cv,
+        seed=args.seed,
     )  # fmt: skip
     cal_s = time.perf_counter() - t0
     print(f"config {config}: calibration of {curve.rate_rps.size} rates up to {max_rate:.2f} "
-          f"req/s x {curve.duration_s:.0f} s: {cal_s:.1f} s ({args.threads} torch threads)")  # fmt: skip
-    print("  level [req/s]  mean [W]  sd250ms [W]  sd_bin_indep [W]  beta [W/m]")
-    for r, m, v, b, be in zip(curve.rate_rps, curve.mean_w, curve.var_w2, curve.bin_var_w2,
-                              curve.beta_w, strict=True):  # fmt: skip
-        print(f"  {r:12.3f} {m:9.1f} {np.sqrt(v):11.1f} {np.sqrt(b):17.2f} {be:11.1f}")
+          f"req/s x {args.replicas} replicas x {curve.duration_s:.0f} s: {cal_s:.1f} s "
+          f"({args.threads} torch threads)")  # fmt: skip
+    print("  level [req/s]  mean [W]  sd250ms [W]  sd_bin_indep [W]  beta [W/m]  "
+          "prev/next-bin [W/m]")  # fmt: skip
+    for r, m, v, b, be, lag in zip(curve.rate_rps, curve.mean_w, curve.var_w2, curve.bin_var_w2,
+                                   curve.beta_w, curve.lag_w, strict=True):  # fmt: skip
+        print(f"  {r:12.3f} {m:9.1f} {np.sqrt(v):11.1f} {np.sqrt(b):17.2f} {be:11.1f}  "
+              f"{lag[0]:8.1f} {lag[1]:6.1f}")  # fmt: skip
 
     t0 = time.perf_counter()
     shape = annual_load(sc, {config: curve}, freq="1h")
@@ -100,6 +107,7 @@ def main() -> None:
 
     rng = np.random.default_rng(args.seed)
     days = sorted(rng.choice(np.arange(args.days - 1), size=args.check_days, replace=False))
+    hours = []
     for d in days:
         day = sc.start + np.timedelta64(int(d), "D")
         cmp = compare_fast_full(sc, day, {config: curve}, hours=args.check_hours,
@@ -111,6 +119,14 @@ def main() -> None:
               f"energy |err| max {e.max():.2%} median {e.median():.2%}; day energy err "
               f"{cmp['energy_fast_mwh'].sum() / cmp['energy_full_mwh'].sum() - 1:+.2%}; hourly "
               f"peak |err| max {pk.max():.2%} median {pk.median():.2%}")  # fmt: skip
+        hours.append(cmp)
+    if hours:
+        every = pd.concat(hours)
+        e = every["energy_rel_err"].abs()
+        pk = every["peak_rel_err"].abs()
+        print(f"all {len(every)} validated hours: hourly energy |err| median {e.median():.2%} "
+              f"max {e.max():.2%}; hourly peak |err| median {pk.median():.2%} "
+              f"max {pk.max():.2%}")  # fmt: skip
 
 
 if __name__ == "__main__":
