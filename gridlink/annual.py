@@ -1209,7 +1209,7 @@ def annual_load(
     scenario : AnnualScenario
     curves : Mapping[str, ResponseCurve], optional
         Response curve per configuration id; missing ones are calibrated with
-        :func:`calibrate_response` up to 1.1 x the highest offered load the scenario
+        :func:`calibrate_response` up to 1.05 x the highest offered load the scenario
         reaches (this is the slow part; store curves with ``ResponseCurve.save``).
     freq : str, default "1h"
         Output interval (a multiple of ``scenario.bin_s``).
