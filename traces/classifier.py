@@ -622,13 +622,7 @@ class StateClassifier(BaseEstimator):
             return
         k = int(self.n_states)
         length = window + 2 * overlap
-        net = self.net_
-        if device is not None and torch.device(device).type != "cpu":
-            import copy
-
-            net = copy.deepcopy(net).to(device)
-        dev = torch.device(device) if device is not None else torch.device("cpu")
-        nt = self.n_threads if n_threads == -1 else n_threads
+        net, dev, nt = self._inference_setup(n_threads, device)
         # pending windows: (seq i, input start a, core c0, c1)
         pending: list[tuple[int, int, int, int]] = []
         buffers: dict[int, np.ndarray] = {}
@@ -675,6 +669,18 @@ class StateClassifier(BaseEstimator):
             yield next_out, done.pop(next_out)
             next_out += 1
 
+    def _inference_setup(
+        self, n_threads: int | None, device: str | None
+    ) -> tuple[BiGRUNet, torch.device, int | None]:
+        """The network on ``device`` (a copy off the CPU), the device and the thread count."""
+        net = self.net_
+        if device is not None and torch.device(device).type != "cpu":
+            import copy
+
+            net = copy.deepcopy(net).to(device)
+        dev = torch.device(device) if device is not None else torch.device("cpu")
+        return net, dev, self.n_threads if n_threads == -1 else n_threads
+
     def _iter_proba_whole(
         self,
         features: Sequence[Any],
@@ -684,13 +690,7 @@ class StateClassifier(BaseEstimator):
         device: str | None,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Whole-sequence inference, ``batch`` consecutive equal-length sequences at a time."""
-        net = self.net_
-        if device is not None and torch.device(device).type != "cpu":
-            import copy
-
-            net = copy.deepcopy(net).to(device)
-        dev = torch.device(device) if device is not None else torch.device("cpu")
-        nt = self.n_threads if n_threads == -1 else n_threads
+        net, dev, nt = self._inference_setup(n_threads, device)
         group: list[np.ndarray] = []
         first = 0
 
