@@ -895,8 +895,8 @@ CHUNK_STEPS: int = 2**25
 #: exact bidirectional inference, every replica of a chunk in one batch.  Longer ones
 #: are cut into windows of :data:`LONG_WINDOW` steps with the configuration's
 #: ``inference_overlap`` of context on each side (window edges change the state
-#: probabilities by < 5e-4).  Depends only on the spec's horizon, so a rack's result
-#: never depends on how racks are grouped.
+#: probabilities by < 5e-4).  The choice (:func:`_whole_sequences`) depends only on the
+#: spec, so a rack's result never depends on how racks are grouped.
 WHOLE_SEQUENCE_MAX_STEPS: int = CHUNK_STEPS // 32
 
 #: Whole-sequence inference also needs at least this many replicas of a configuration in
@@ -1023,15 +1023,14 @@ def simulate_racks(
                 arrivals[g] += np.bincount(k, minlength=n_res)
                 feats = _features(sched, cfg, spec, r_surr)
                 jobs.setdefault(cid, []).append((g * spr + slot, feats, r_pow))
+    whole = {cid: _whole_sequences(spec, cid) for cid in jobs}  # once, not per method
     per_method: dict[str, np.ndarray] = {}
     for m in methods:
         servers = np.zeros((len(racks) * spr, T), dtype=np.float64)
         for cid, items in jobs.items():
             gen = _generator(cid, m)
             rngs = [_power_rng(seq, m) for _, _, seq in items]
-            powers = _generate(
-                gen, [f for _, f, _ in items], rngs, T, whole=_whole_sequences(spec, cid)
-            )
+            powers = _generate(gen, [f for _, f, _ in items], rngs, T, whole=whole[cid])
             for (row, _, _), p in zip(items, powers, strict=True):
                 servers[row] += p
         per_method[m] = servers.reshape(len(racks), spr, T)
