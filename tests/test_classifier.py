@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from traces import classifier
 from traces.classifier import (
     BiGRUNet,
     ClassifierError,
@@ -167,8 +168,33 @@ def test_bad_inference_input(toy_fitted: StateClassifier) -> None:
         toy_fitted.predict_proba_many([np.full((10, 2), np.inf)])
 
 
-def test_cpu_kernel_matches_gru_and_is_batch_independent() -> None:
-    """The CPU inference kernel equals the torch module within float rounding, and each
+def _require_c_kernel() -> None:
+    """Fail when the compiled kernel is missing (a broken build), unless the fallback was
+    asked for with GRIDLINK_BIGRU_KERNEL=torch (then skip)."""
+    import os
+
+    if classifier._C_KERNEL is not None:
+        return
+    if os.environ.get("GRIDLINK_BIGRU_KERNEL", "").strip().lower() == "torch":
+        pytest.skip("GRIDLINK_BIGRU_KERNEL=torch: the compiled kernel is switched off")
+    pytest.fail(
+        "traces._bigru is not built (no C compiler at install?): rebuild with "
+        "`pip install -e .`, or set GRIDLINK_BIGRU_KERNEL=torch to test the fallback only"
+    )
+
+
+@pytest.fixture(params=["c", "torch"])
+def cpu_kernel(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run a test once with the compiled kernel and once with the PyTorch fallback."""
+    if request.param == "torch":
+        monkeypatch.setattr(classifier, "_C_KERNEL", None)
+    else:
+        _require_c_kernel()
+    return request.param
+
+
+def test_cpu_kernel_matches_gru_and_is_batch_independent(cpu_kernel: str) -> None:
+    """Each CPU inference kernel equals the torch module within float rounding, and each
     sequence's logits are bit-identical whatever batch (size, position) or thread count."""
     torch.manual_seed(3)
     net = BiGRUNet(4, 5).eval()
@@ -176,11 +202,95 @@ def test_cpu_kernel_matches_gru_and_is_batch_independent() -> None:
     prev = torch.get_num_threads()
     with torch.inference_mode():
         full = _bigru_logits(net, x)
+        assert full.shape == (37, 150, 5)
         assert torch.max(torch.abs(full - net(x))) < 1e-5
         for a, b in [(0, 1), (36, 37), (3, 10), (5, 37), (1, 17)]:
             assert torch.equal(full[a:b], _bigru_logits(net, x[a:b]))
         try:
-            torch.set_num_threads(1)
-            assert torch.equal(full, _bigru_logits(net, x))
+            for n in (1, 2, 3):
+                torch.set_num_threads(n)
+                assert torch.equal(full, _bigru_logits(net, x))
         finally:
             torch.set_num_threads(prev)
+
+
+def test_c_kernel_equals_torch_kernel_on_a_shipped_classifier(cfg) -> None:  # noqa: ANN001
+    """The compiled kernel and the PyTorch kernel give the same state probabilities (to
+    float rounding) for a shipped network on surrogate features of a real-size workload."""
+    _require_c_kernel()
+    from traces.model import feature_matrix
+    from traces.schedule import TokenDistribution, poisson
+    from traces.surrogate import features_for_schedule
+
+    tokens = TokenDistribution.from_arrays([200, 800, 1500, 60], [150, 300, 600, 20])
+    xs = []
+    for seed in (1, 2, 3):
+        sched = poisson(1.5, 900.0, tokens, rng=seed)
+        feats = features_for_schedule(sched, cfg.latency, rng=seed + 10)
+        xs.append(cfg.classifier._normalise(feature_matrix(feats, cfg.feature_names)))
+    x = torch.from_numpy(np.stack([a[:3600] for a in xs]).astype(np.float32))
+    net = cfg.classifier.net_
+    with torch.inference_mode():
+        c = classifier._bigru_logits(net, x)
+        t = classifier._bigru_logits_torch(net, x)
+        ref = net(x)
+    assert torch.max(torch.abs(c - ref)) < 2e-5
+    assert torch.max(torch.abs(t - ref)) < 2e-5
+    pc = torch.softmax(c, -1)
+    pt = torch.softmax(t, -1)
+    assert torch.max(torch.abs(pc - pt)) < 1e-5
+
+
+@pytest.mark.skipif(
+    classifier._C_KERNEL is None or classifier._C_KERNEL.BUILD != "avx512",
+    reason="needs the compiled kernel's AVX-512 build (an AVX-512 CPU)",
+)
+def test_c_kernel_builds_agree() -> None:
+    """The AVX-512 build (4 sequences x 2 column blocks) and the AVX2 build (2 x 6) are
+    bit-identical; the generic build (no FMA) agrees within float rounding."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, torch\n"
+        "from traces.classifier import BiGRUNet, _bigru_logits\n"
+        "import traces._bigru as b\n"
+        "torch.manual_seed(5); net = BiGRUNet(2, 7).eval(); x = torch.randn(7, 500, 2)\n"
+        "with torch.inference_mode(): out = _bigru_logits(net, x).numpy()\n"
+        "import sys; np.save(sys.argv[1], out); print(b.BUILD)\n"
+    )
+    outs = {}
+    for build in ("avx512", "avx2", "generic"):
+        env = {**os.environ, "GRIDLINK_BIGRU_BUILD": build}
+        env.pop("GRIDLINK_BIGRU_KERNEL", None)
+        path = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"gridlink_bigru_{build}.npy")
+        res = subprocess.run(
+            [sys.executable, "-c", code, path], env=env, capture_output=True, text=True
+        )
+        assert res.returncode == 0, res.stderr
+        assert res.stdout.strip() == build
+        outs[build] = np.load(path)
+        os.remove(path)
+    assert np.array_equal(outs["avx512"], outs["avx2"])
+    assert np.max(np.abs(outs["avx512"] - outs["generic"])) < 1e-5
+    assert not np.array_equal(outs["avx512"], np.zeros_like(outs["avx512"]))
+
+
+def test_c_kernel_rejects_bad_buffers() -> None:
+    _require_c_kernel()
+    torch.manual_seed(0)
+    w = classifier._pack_bigru(BiGRUNet(2, 4).eval())
+    x = np.zeros((3, 10, 2), np.float32)
+    out = np.zeros((3, 10, 4), np.float32)
+    k = classifier._C_KERNEL
+    with pytest.raises(ValueError, match="packed weights"):
+        k.logits(x, w[:-1], out, 10, 2, 4, 0, 3)
+    with pytest.raises(ValueError, match=r"\(B, T, F\)"):
+        k.logits(x, w, np.zeros((3, 9, 4), np.float32), 10, 2, 4, 0, 3)
+    with pytest.raises(ValueError, match="rows"):
+        k.logits(x, w, out, 10, 2, 4, 0, 4)
+    with pytest.raises(ValueError, match="K"):
+        k.logits(x, w, out, 10, 2, 17, 0, 3)
+    k.logits(x, w, out, 10, 2, 4, 0, 3)
+    assert np.isfinite(out).all()
