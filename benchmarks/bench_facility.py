@@ -11,10 +11,11 @@ Cases (each in its own process, so peak RSS is per case):
 Prints wall seconds, replica-steps per second and peak resident memory (``ru_maxrss``)
 of each case.  ``--quick`` runs shortened versions (minutes instead of hours).
 
-Measured on the 2-core AVX-512 box (2026-11-21, other jobs paused; docs/facility.md):
-server-day 1.5 s, hall-hour 4.0 s, hall-hour on 2 dask workers 8.4 s, big-hour 32.4 s,
-hall-day 99.2 s serial (2.3 GB peak) and 76.4 s on 2 dask workers (target 60 s: not met);
-before whole-sequence inference and the reworked kernel: 119 s serial, 215 s on dask.
+Measured on the 2-core AVX-512 box (2026-11-21, quiet machine; docs/facility.md), with the
+compiled BiGRU kernel: server-day 0.2 s, hall-hour 1.3 s, hall-hour on 2 dask workers 4.7 s,
+big-hour 13.6 s, hall-day 31.4 s serial (2.3 GB peak) and 30.6 s on 2 dask workers (target
+60 s: met).  With the PyTorch kernel before it: 99.2 s serial and 76.4 s on dask; before
+whole-sequence inference: 119 s serial, 215 s on dask.
 ``peak MB`` is the client process only for the dask cases.
 
     .venv/bin/python benchmarks/bench_facility.py [--quick] [--cases server-day,hall-hour]
