@@ -81,6 +81,58 @@ _KERNEL_BLOCK = 64
 _KERNEL_ROWS = 8
 
 
+def _fold_bigru(net: BiGRUNet) -> tuple[torch.Tensor, ...]:
+    """Weights of ``net`` rewritten for the inference kernels (float32, both directions).
+
+    PyTorch's GRU with ``tanh(a) = 2 sigmoid(2a) - 1`` and the hidden state carried as
+    ``g = (h + 1) / 2``: the n-gate pre-activation is doubled, ``h W = g (2 W) - colsum(W)``
+    moves the offsets into the biases, and the update becomes ``g' = s + z (g - s)`` with
+    ``s = sigmoid(gi_n + r hn)``.  Folded in float64, then rounded once.
+
+    Returns
+    -------
+    w_ih : (2, F, 3H)
+        Input weights (r | z | n columns, n doubled).
+    b_x : (2, 3H)
+        Biases outside the reset product: ``b_ir + b'_hr``, ``b_iz + b'_hz``, ``2 b_in``.
+    w_hh : (2, H, 3H)
+        Recurrent weights acting on ``g``.
+    b_hn : (2, H)
+        ``b'_hn``, inside the reset product.
+    w_out : (2, H, K16)
+        The head's two halves acting on ``g`` (K zero-padded to a multiple of 16 columns).
+    b_out : (K,)
+        Head bias minus the folded offsets.
+    """
+    gru, head = net.gru, net.head
+    hs, k = gru.hidden_size, head.out_features
+
+    def both(name: str) -> torch.Tensor:
+        return (
+            torch.stack([getattr(gru, name + "_l0"), getattr(gru, name + "_l0_reverse")])
+            .detach()
+            .double()
+        )
+
+    w_ih = both("weight_ih").transpose(1, 2).clone()
+    w_hh = both("weight_hh").transpose(1, 2).clone()
+    b_ih = both("bias_ih").clone()
+    b_hh = both("bias_hh").clone()
+    for w in (w_ih[..., 2 * hs :], w_hh[..., 2 * hs :], b_ih[:, 2 * hs :], b_hh[:, 2 * hs :]):
+        w.mul_(2.0)  # n-gate pre-activation doubled: tanh(a) = 2 sigmoid(2a) - 1
+    b_hh -= w_hh.sum(dim=1)  # h = 2 g - 1: h W = g (2 W) - colsum(W)
+    w_hh.mul_(2.0)
+    b_x = b_ih.clone()
+    b_x[:, : 2 * hs] += b_hh[:, : 2 * hs]
+    # head halves on g, zero-padded to 16 output columns: with few columns the CPU matmul
+    # rounds a row differently depending on its position in the batch
+    w_head = head.weight.detach().double().t().reshape(2, hs, k)
+    w_out = torch.zeros(2, hs, -(-k // 16) * 16, dtype=torch.float64)
+    w_out[..., :k] = 2.0 * w_head
+    b_out = head.bias.detach().double() - w_head.sum(dim=(0, 1))
+    return tuple(t.float().contiguous() for t in (w_ih, b_x, w_hh, b_hh[:, 2 * hs :], w_out, b_out))
+
+
 def _bigru_logits_torch(net: BiGRUNet, x: torch.Tensor, block: int = _KERNEL_BLOCK) -> torch.Tensor:
     """Inference-only fp32 forward of :class:`BiGRUNet` on CPU in PyTorch ops: (B, T, F) ->
     (B, T, K) logits (the fallback of :func:`_bigru_logits` when the C kernel is absent).
@@ -107,34 +159,18 @@ def _bigru_logits_torch(net: BiGRUNet, x: torch.Tensor, block: int = _KERNEL_BLO
         # it falls in a batch's ragged tail, and results must not depend on the batch
         pad = x.new_zeros((_KERNEL_ROWS - b_real % _KERNEL_ROWS, *x.shape[1:]))
         x = torch.cat([x, pad])
-    gru, head = net.gru, net.head
     b_sz, t_len, n_f = x.shape
-    hs = gru.hidden_size
-    k = head.out_features
-    w_ih = torch.stack([gru.weight_ih_l0, gru.weight_ih_l0_reverse]).transpose(1, 2).clone()
-    w_hh = torch.stack([gru.weight_hh_l0, gru.weight_hh_l0_reverse]).transpose(1, 2).clone()
-    b_ih = torch.stack([gru.bias_ih_l0, gru.bias_ih_l0_reverse]).clone()
-    b_hh = torch.stack([gru.bias_hh_l0, gru.bias_hh_l0_reverse]).clone()
-    for w in (w_ih[..., 2 * hs :], w_hh[..., 2 * hs :], b_ih[:, 2 * hs :], b_hh[:, 2 * hs :]):
-        w.mul_(2.0)  # n-gate pre-activation doubled: tanh(a) = 2 sigmoid(2a) - 1
-    # h = 2 g - 1: h W = g (2 W) - colsum(W)
-    b_hh -= w_hh.sum(dim=1)
-    w_hh.mul_(2.0)
+    hs = net.gru.hidden_size
+    k = net.head.out_features
+    w_ih, b_x, w_hh, b_hn, w_out, b_out = _fold_bigru(net)
+    k_pad = w_out.shape[-1]
     # one matmul per step gives [r|z pre-activation, hn]: the input projection fills the
     # first 2H columns (r, z: both biases sit outside the r product) and only b_hn the last
     w_ih_g = w_ih.clone()
     w_ih_g[..., 2 * hs :] = 0.0
-    b_g = b_hh.clone()[:, None]
-    b_g[..., : 2 * hs] += b_ih[:, None, : 2 * hs]
+    b_g = torch.cat([b_x[:, : 2 * hs], b_hn], dim=1)[:, None]
     w_ih_n = w_ih[..., 2 * hs :].contiguous()
-    b_in = b_ih[:, None, 2 * hs :]
-    # head halves on g (2 W, bias - colsum), zero-padded to 16 output columns: with few
-    # columns the CPU matmul rounds a row differently depending on its position in the batch
-    k_pad = -(-k // 16) * 16
-    w_out = torch.zeros(2, hs, k_pad)
-    w_head = head.weight.t().reshape(2, hs, k)
-    w_out[..., :k] = 2.0 * w_head
-    b_out = head.bias - w_head.sum(dim=(0, 1))
+    b_in = b_x[:, None, 2 * hs :]
     xt = x.transpose(0, 1)  # (T, B, F) view
     out = torch.zeros(t_len, b_sz, k)  # time-major logits: forward + backward halves
     g = torch.full((2, b_sz, hs), 0.5)  # h = 0
@@ -199,36 +235,15 @@ KERNEL = "c" if _C_KERNEL is not None else "torch"
 
 
 def _pack_bigru(net: BiGRUNet) -> np.ndarray:
-    """Weights of ``net`` folded and packed for :mod:`traces._bigru` (float32, 1-D).
-
-    The same folding as :func:`_bigru_logits_torch` (hidden state carried as
-    ``g = (h + 1) / 2``, ``tanh(a) = 2 sigmoid(2a) - 1``).  Per direction: input weights
-    (F, 3H) with the n-gate columns doubled; input biases (3H: b_ir + b'_hr, b_iz + b'_hz,
-    2 b_in); recurrent weights (H, 3H); b'_hn (H); the head's half (H, 16, zero padded);
-    then the head bias minus the column sums (16).
-    """
-    gru, head = net.gru, net.head
-    hs, k = gru.hidden_size, head.out_features
-    w_head = head.weight.detach().t().reshape(2, hs, k).double()
-    parts = []
-    for sfx in ("", "_reverse"):
-        w_ih = getattr(gru, "weight_ih_l0" + sfx).detach().t().double().clone()
-        w_hh = getattr(gru, "weight_hh_l0" + sfx).detach().t().double().clone()
-        b_ih = getattr(gru, "bias_ih_l0" + sfx).detach().double().clone()
-        b_hh = getattr(gru, "bias_hh_l0" + sfx).detach().double().clone()
-        for w in (w_ih[:, 2 * hs :], w_hh[:, 2 * hs :], b_ih[2 * hs :], b_hh[2 * hs :]):
-            w.mul_(2.0)
-        b_hh -= w_hh.sum(dim=0)
-        w_hh.mul_(2.0)
-        b_x = b_ih.clone()
-        b_x[: 2 * hs] += b_hh[: 2 * hs]
-        w_out = torch.zeros(hs, 16, dtype=torch.float64)
-        w_out[:, :k] = 2.0 * w_head[0 if not sfx else 1]
-        parts += [w_ih, b_x, w_hh, b_hh[2 * hs :], w_out]
-    b_out = torch.zeros(16, dtype=torch.float64)
-    b_out[:k] = head.bias.detach().double() - w_head.sum(dim=(0, 1))
-    parts.append(b_out)
-    return np.concatenate([p.reshape(-1).numpy() for p in parts]).astype(np.float32)
+    """:func:`_fold_bigru`'s weights in the layout of :mod:`traces._bigru` (float32, 1-D):
+    per direction ``w_ih``, ``b_x``, ``w_hh``, ``b_hn``, ``w_out`` (16 columns), then
+    ``b_out`` zero-padded to 16.  Needs at most 16 states."""
+    w_ih, b_x, w_hh, b_hn, w_out, b_out = _fold_bigru(net)
+    if w_out.shape[-1] != 16:
+        raise ClassifierError(f"the C kernel takes at most 16 states, got {b_out.numel()}")
+    parts = [t[d] for d in range(2) for t in (w_ih, b_x, w_hh, b_hn, w_out)]
+    parts.append(torch.nn.functional.pad(b_out, (0, 16 - b_out.numel())))
+    return torch.cat([t.reshape(-1) for t in parts]).numpy()
 
 
 def _bigru_logits(net: BiGRUNet, x: torch.Tensor) -> torch.Tensor:
