@@ -261,7 +261,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__bigru(void) {
     pick_build();
     PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddStringConstant(m, "BUILD", DIR_NAME) < 0) {
+    if (m != NULL && (PyModule_AddStringConstant(m, "BUILD", DIR_NAME) < 0 ||
+                      PyModule_AddIntConstant(m, "ROWS", DIR_ROWS) < 0)) {
         Py_DECREF(m);
         return NULL;
     }

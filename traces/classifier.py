@@ -268,9 +268,11 @@ def _bigru_logits(net: BiGRUNet, x: torch.Tensor) -> torch.Tensor:
     k = head.out_features
     w = _pack_bigru(net)
     out = np.empty((b_sz, t_len, k), dtype=np.float32)
-    n_par = max(1, min(torch.get_num_threads(), b_sz // 2))
-    # contiguous row ranges starting on even rows: pairs of sequences run together
-    cuts = [2 * round(i * (b_sz / 2) / n_par) for i in range(n_par)] + [b_sz]
+    # contiguous row ranges in whole blocks of the rows the kernel advances together
+    rows = int(getattr(_C_KERNEL, "ROWS", 2))
+    n_blocks = -(-b_sz // rows)
+    n_par = max(1, min(torch.get_num_threads(), n_blocks))
+    cuts = [min(b_sz, rows * round(i * n_blocks / n_par)) for i in range(n_par)] + [b_sz]
     spans = [(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True) if b > a]
     if len(spans) == 1:
         _C_KERNEL.logits(xn, w, out, t_len, n_f, k, 0, b_sz)
