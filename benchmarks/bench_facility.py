@@ -12,9 +12,9 @@ Prints wall seconds, replica-steps per second and peak resident memory (``ru_max
 of each case.  ``--quick`` runs shortened versions (minutes instead of hours).
 
 Measured on the 2-core AVX-512 box (2026-11-21, quiet machine; docs/facility.md), with the
-compiled BiGRU kernel: server-day 0.2 s, hall-hour 1.3 s, hall-hour on 2 dask workers 4.7 s,
-big-hour 13.6 s, hall-day 31.4 s serial (2.3 GB peak) and 30.6 s on 2 dask workers (target
-60 s: met).  With the PyTorch kernel before it: 99.2 s serial and 76.4 s on dask; before
+compiled BiGRU kernel and 2^23-step chunks: server-day 0.2 s, hall-hour 1.3 s, hall-hour on
+2 dask workers 4.9 s, big-hour 12.9 s (0.9 GB), hall-day 30.7 s serial (1.1 GB peak) and
+29.4 s on 2 dask workers (target 60 s: met; repeat runs 29-33 s).  With the PyTorch kernel before it: 99.2 s serial and 76.4 s on dask; before
 whole-sequence inference: 119 s serial, 215 s on dask.
 ``peak MB`` is the client process only for the dask cases.
 

@@ -884,12 +884,13 @@ def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Genera
     )  # fmt: skip
 
 
-#: Default size of a chunk of work: replica-steps generated together (2^25, e.g. 24 racks
-#: of 4 servers for 24 h).  Large enough for efficiently batched BiGRU inference on a CPU
-#: (the kernel's per-step cost is partly fixed: ~0.9 M replica-steps/s per core at 40
-#: replicas, more at 64-96), small enough to bound memory (features, logits and power of
-#: one chunk, ~60-90 bytes per replica-step; benchmarks/bench_facility.py prints the peak).
-CHUNK_STEPS: int = 2**25
+#: Default size of a chunk of work: replica-steps generated together (2^23, e.g. 6 racks of
+#: 4 servers for 24 h).  The compiled BiGRU kernel runs 4 sequences at a time, so its speed
+#: per replica-step does not grow with the batch beyond a few blocks per thread; the chunk
+#: bounds memory (features, logits and power of one chunk, ~60-90 bytes per replica-step).
+#: Measured on the 240-server day (benchmarks/bench_facility.py, 2 cores): 2^25 32 s and
+#: 2.3 GB peak, 2^24 31 s and 1.6 GB, 2^23 30 s and 1.1 GB, 2^22 37 s and 1.0 GB.
+CHUNK_STEPS: int = 2**23
 
 #: Sequences of at most this many steps (72 h at 250 ms) go through the BiGRU whole:
 #: exact bidirectional inference, every replica of a chunk in one batch.  Longer ones
@@ -897,7 +898,7 @@ CHUNK_STEPS: int = 2**25
 #: ``inference_overlap`` of context on each side (window edges change the state
 #: probabilities by < 5e-4).  The choice (:func:`_whole_sequences`) depends only on the
 #: spec, so a rack's result never depends on how racks are grouped.
-WHOLE_SEQUENCE_MAX_STEPS: int = CHUNK_STEPS // 32
+WHOLE_SEQUENCE_MAX_STEPS: int = 2**20
 
 #: Whole-sequence inference also needs at least this many replicas of a configuration in
 #: the facility (a batch of a few whole sequences runs at a fraction of the kernel's
