@@ -14,9 +14,10 @@ of each case.  ``--quick`` runs shortened versions (minutes instead of hours).
 Measured on the 2-core AVX-512 box (2026-11-21, quiet machine; docs/facility.md), with the
 compiled BiGRU kernel and 2^23-step chunks: server-day 0.2 s, hall-hour 1.3 s, hall-hour on
 2 dask workers 4.9 s, big-hour 12.9 s (0.9 GB), hall-day 30.7 s serial (1.1 GB peak) and
-29.4 s on 2 dask workers (target 60 s: met; repeat runs 29-33 s).  With the PyTorch kernel before it: 99.2 s serial and 76.4 s on dask; before
+28-29 s on 2 dask workers (workers 1.0 GB peak each; target 60 s: met; repeat runs 28-33 s).  With the PyTorch kernel before it: 99.2 s serial and 76.4 s on dask; before
 whole-sequence inference: 119 s serial, 215 s on dask.
-``peak MB`` is the client process only for the dask cases.
+``peak MB`` is this process (the client, for the dask cases); ``worker MB`` is the largest
+dask worker's peak.
 
     .venv/bin/python benchmarks/bench_facility.py [--quick] [--cases server-day,hall-hour]
 """
@@ -56,8 +57,24 @@ def _run(name: str, scale: float, config_id: str | None, queue: mp.Queue) -> Non
         resolution="1min",
     )
     t0 = time.perf_counter()
-    res = simulate_facility(spec, workers=workers, progress=False)
-    dt = time.perf_counter() - t0
+    worker_mb = 0.0
+    if workers:
+        # the LocalCluster simulate_facility(workers=...) would start, kept here so that the
+        # workers' peak memory can be read back; its start-up is inside the timing
+        from traces.facility import _make_client
+
+        client, cluster = _make_client(workers, None)
+        try:
+            res = simulate_facility(spec, scheduler=client, progress=False)
+            dt = time.perf_counter() - t0
+            peaks = client.run(lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+            worker_mb = max(peaks.values()) / 1024.0
+        finally:
+            client.close()
+            cluster.close()
+    else:
+        res = simulate_facility(spec, progress=False)
+        dt = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     queue.put(
         {
@@ -67,6 +84,7 @@ def _run(name: str, scale: float, config_id: str | None, queue: mp.Queue) -> Non
             "seconds": dt,
             "replica_steps_per_s": spec.n_servers * spec.n_steps / dt,
             "peak_rss_mb": rss_mb,
+            "worker_peak_rss_mb": worker_mb,
             "pcc_mean_mw": float(res.pcc_mw.mean()),
             "workers": workers or 0,
         }
@@ -82,7 +100,8 @@ def main() -> None:
     scale = 1 / 60 if args.quick else 1.0
     ctx = mp.get_context("spawn")
     print(
-        f"{'case':18s} {'servers':>7s} {'hours':>6s} {'seconds':>9s} {'steps/s':>10s} {'peak MB':>8s}"
+        f"{'case':18s} {'servers':>7s} {'hours':>6s} {'seconds':>9s} {'steps/s':>10s} "
+        f"{'peak MB':>8s} {'worker MB':>9s}"
     )
     for name in args.cases.split(","):
         q: mp.Queue = ctx.Queue()
@@ -92,7 +111,8 @@ def main() -> None:
         p.join()
         print(
             f"{r['case']:18s} {r['servers']:7d} {r['horizon_h']:6.2f} {r['seconds']:9.1f} "
-            f"{r['replica_steps_per_s']:10.0f} {r['peak_rss_mb']:8.0f}",
+            f"{r['replica_steps_per_s']:10.0f} {r['peak_rss_mb']:8.0f} "
+            f"{r['worker_peak_rss_mb'] or float('nan'):9.0f}",
             flush=True,
         )
 
