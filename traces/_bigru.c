@@ -1,21 +1,23 @@
 /*
  * Inference-only bidirectional GRU + linear head for traces.classifier (CPU, fp32).
  *
- * The same arithmetic as traces.classifier._bigru_logits_torch, written as one fused
- * loop per pair of sequences so that a time step costs no framework dispatch: the hidden
- * state is carried as g = (h + 1) / 2 and tanh(a) = 2 sigmoid(2a) - 1, with the factors
- * folded into the weights by the Python side (traces.classifier._pack_bigru).  Hidden
- * size is fixed at 64 (every shipped configuration); the head has at most 16 states.
+ * The arithmetic of traces.classifier._bigru_logits_torch as one fused loop per time step,
+ * so that a step costs no framework dispatch: the hidden state is carried as
+ * g = (h + 1) / 2 and tanh(a) = 2 sigmoid(2a) - 1, with the factors folded into the
+ * weights on the Python side (traces.classifier._fold_bigru / _pack_bigru).  Hidden size
+ * is fixed at 64 (every shipped configuration); the head has at most 16 states.
  *
- * Two sequences advance together so that each recurrent weight vector loaded from cache
- * feeds two FMAs, and the two sequences' dependency chains overlap.  A sequence's result
- * depends only on its own input (no arithmetic across sequences), so it is identical
- * whatever batch or thread it runs in.  The GIL is released while computing.
+ * Several sequences advance together (4 on AVX-512, 2 otherwise) so that each recurrent
+ * weight vector loaded from cache feeds one FMA per sequence and their dependency chains
+ * overlap.  A sequence's result depends only on its own input (no arithmetic across
+ * sequences), so it is identical whatever batch or thread it runs in.  The GIL is
+ * released while computing.
  *
- * Portable C with GCC/Clang vector extensions (16-float vectors: AVX-512, 2x AVX2, NEON);
- * on x86-64 with GCC, function multi-versioning picks an AVX-512 or AVX2 build at run
- * time.  FMA contraction differs between those builds and a plain SSE2 one, so results
- * can differ in the last bits between CPU families (never between runs on one machine).
+ * Portable C with GCC/Clang vector extensions (16-float vectors: one AVX-512 register,
+ * two AVX2 ones, four NEON ones).  On x86-64 with GCC the AVX-512 or the AVX2+FMA build is
+ * picked at import (__builtin_cpu_supports); both contract a * b + c into FMAs and give
+ * bit-identical results.  The generic build (no FMA on baseline x86-64) differs in the
+ * last bits (~3e-7 on logits), never between runs on one machine.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
