@@ -203,6 +203,8 @@ def test_cpu_kernel_matches_gru_and_is_batch_independent(cpu_kernel: str) -> Non
     with torch.inference_mode():
         full = _bigru_logits(net, x)
         assert full.shape == (37, 150, 5)
+        assert _bigru_logits(net, x[:0]).shape == (0, 150, 5)
+        assert _bigru_logits(net, x[:, :0]).shape == (37, 0, 5)
         assert torch.max(torch.abs(full - net(x))) < 1e-5
         for a, b in [(0, 1), (36, 37), (3, 10), (5, 37), (1, 17)]:
             assert torch.equal(full[a:b], _bigru_logits(net, x[a:b]))

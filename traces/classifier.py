@@ -253,7 +253,7 @@ def _bigru_logits(net: BiGRUNet, x: torch.Tensor) -> torch.Tensor:
     it (hidden size 64, at most 16 states), else :func:`_bigru_logits_torch`.  Both equal
     ``net(x)`` in eval mode within float rounding (~1e-6 on logits) and give each sequence
     a result that does not depend on the other sequences in the batch or on the thread
-    count (bit-identical).  The C kernel is ~2x faster per core; it splits the batch over
+    count (bit-identical).  The C kernel is ~2.5x faster per core; it splits the batch over
     ``torch.get_num_threads()`` threads (the GIL is released while it runs).
     """
     gru, head = net.gru, net.head
@@ -268,6 +268,8 @@ def _bigru_logits(net: BiGRUNet, x: torch.Tensor) -> torch.Tensor:
     k = head.out_features
     w = _pack_bigru(net)
     out = np.empty((b_sz, t_len, k), dtype=np.float32)
+    if out.size == 0:
+        return torch.from_numpy(out)
     # contiguous row ranges in whole blocks of the rows the kernel advances together
     rows = int(getattr(_C_KERNEL, "ROWS", 2))
     n_blocks = -(-b_sz // rows)
