@@ -271,7 +271,7 @@ def _bigru_logits(net: BiGRUNet, x: torch.Tensor) -> torch.Tensor:
     if out.size == 0:
         return torch.from_numpy(out)
     # contiguous row ranges in whole blocks of the rows the kernel advances together
-    rows = int(getattr(_C_KERNEL, "ROWS", 2))
+    rows = _C_KERNEL.ROWS
     n_blocks = -(-b_sz // rows)
     n_par = max(1, min(torch.get_num_threads(), n_blocks))
     cuts = [min(b_sz, rows * round(i * n_blocks / n_par)) for i in range(n_par)] + [b_sz]
