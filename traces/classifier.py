@@ -10,11 +10,24 @@ fixed-length windows cut from the training traces, early stopping on a validatio
 made of *contiguous blocks* at the end of each training trace (not random steps, which
 would leak neighbouring steps into validation). Deterministic on CPU for a given seed.
 
-Inference: :meth:`StateClassifier.predict_proba` runs the whole sequence at once;
-:meth:`StateClassifier.predict_proba_many` cuts many sequences into windows of
-``window`` steps with ``overlap`` steps of context on each side, batches the windows of
-all sequences together and keeps only each window's core. Memory is bounded by the batch
+Inference has a bounded memory (:meth:`StateClassifier.context_plan`): every sequence
+is cut into windows whose core is ``train_window // 2`` steps with ``train_window // 4``
+steps of context on each side (each window's input is exactly one training window, the
+length the network was fitted on; the recurrence starts from h = 0 in every window), so
+the state probability at step t depends only on the features within
+``3 train_window / 4`` steps of t (768 steps = 3.2 min for the default 1,024-step training
+window), whatever the length of the sequence.  Run
+whole, the networks carry a latent state for hours (a GPU has no memory of that length),
+and on the shipped 70B classifier the answer flipped between an idle and a busy attractor
+with the history of the day.  :meth:`StateClassifier.predict_proba` and
+:meth:`StateClassifier.predict_proba_many` with ``window=None`` (the default) use this
+plan; an explicit ``window`` / ``overlap`` is honoured as given (an expert setting whose
+memory is ``window + overlap`` steps).  Windows of all sequences are batched together and
+only each window's core is kept, so memory is bounded by the batch
 (``batch_windows x (window + 2 overlap)``), not by the number or length of sequences.
+Windows whose input is idle throughout (all features zero) are not recomputed: their
+probabilities are the classifier's idle window, computed once (bit-identical, because a
+sequence's result does not depend on its batch).
 On CPU both run the fp32 kernel :func:`_bigru_logits`: the compiled :mod:`traces._bigru`
 (~0.4 us per sequence-step and core on AVX-512) or, when it is not built, the PyTorch
 kernel :func:`_bigru_logits_torch` (~1 us).  Both equal the torch module within float
@@ -344,19 +357,25 @@ def _check_features(x: Any, n_features: int | None, *, name: str = "features") -
     return a
 
 
-def iter_windows(t_len: int, window: int, overlap: int) -> Iterator[tuple[int, int, int]]:
+def iter_windows(
+    t_len: int, window: int, overlap: int, phase: int = 0
+) -> Iterator[tuple[int, int, int]]:
     """Window plan for a sequence of ``t_len`` steps.
 
     Yields ``(a, c0, c1)``: the input slice is ``[a, a + L)`` with
     ``L = window + 2 * overlap`` and the kept core is ``[c0, c1)``. Every core has at least
     ``overlap`` steps of context on each side or touches the true sequence boundary.
-    Requires ``t_len >= L``.
+    Cores start at ``phase mod window`` plus multiples of ``window`` (a shorter first core
+    ``[0, phase mod window)`` when the phase is not 0), so sequences run side by side can
+    stagger their window edges.  Requires ``t_len >= L``.
     """
     length = window + 2 * overlap
     if t_len < length:
         raise ClassifierError(f"sequence of {t_len} steps is shorter than one window ({length})")
-    for c0 in range(0, t_len, window):
-        c1 = min(c0 + window, t_len)
+    first = int(phase) % window
+    starts = ([0] if first else []) + list(range(first, t_len, window))
+    ends = starts[1:] + [t_len]
+    for c0, c1 in zip(starts, ends, strict=True):
         a = min(max(c0 - overlap, 0), t_len - length)
         yield a, c0, c1
 
@@ -633,8 +652,28 @@ class StateClassifier(BaseEstimator):
         return self
 
     # --------------------------------------------------------------- inference
+    def context_plan(self) -> tuple[int, int]:
+        """The bounded-memory inference plan ``(window, overlap)`` [steps].
+
+        ``window = train_window // 2`` (the core kept from each window) and ``overlap =
+        train_window // 4`` (context on each side): every window's input is one training
+        window, the length the network was fitted on, and the probability at a step
+        depends only on features within :meth:`memory_horizon_steps` of it.  The input
+        steps per kept step are 2 (the cost of bounded memory against one pass over the
+        whole sequence).
+        """
+        w = max(int(self.train_window) // 2, 1)
+        return w, max(int(self.train_window) // 4, 1)
+
+    def memory_horizon_steps(self) -> int:
+        """Steps on each side of t beyond which features cannot change ``p(s_t | x)``
+        under :meth:`context_plan` (``window + overlap``; 768 = 3.2 min at 250 ms for the
+        default training window)."""
+        w, ov = self.context_plan()
+        return w + ov
+
     def predict_proba(self, features: Any) -> np.ndarray:
-        """State probabilities with full-sequence bidirectional inference.
+        """State probabilities with the bounded-memory plan of :meth:`context_plan`.
 
         Parameters
         ----------
@@ -644,8 +683,16 @@ class StateClassifier(BaseEstimator):
         Returns
         -------
         ndarray float32 (T, K)
-            Softmax probabilities per step.
+            Softmax probabilities per step (a sequence shorter than one window runs whole).
         """
+        check_is_fitted(self, ["net_"])
+        x = _check_features(features, self.n_features_)
+        (p,) = self.predict_proba_many([x], n_threads=-1)
+        return p
+
+    def _predict_proba_full(self, features: Any) -> np.ndarray:
+        """The network over the whole sequence at once (unbounded memory): a reference for
+        measuring window effects, not used for generation."""
         check_is_fitted(self, ["net_"])
         x = _check_features(features, self.n_features_)
         with _torch_threads(self.n_threads), torch.inference_mode():
@@ -660,31 +707,35 @@ class StateClassifier(BaseEstimator):
         self,
         features: Sequence[Any],
         *,
-        window: int | None = 8192,
-        overlap: int = 256,
+        window: int | None = None,
+        overlap: int | None = None,
         batch_windows: int = 16,
         n_threads: int | None = None,
         device: str | None = None,
+        phases: Sequence[int] | None = None,
     ) -> list[np.ndarray]:
         """Batched windowed inference for many sequences.
 
         Each sequence with ``T >= window + 2*overlap`` is cut by :func:`iter_windows`;
         all windows of all sequences are run in batches of ``batch_windows`` and only
-        each window's core is kept. Shorter sequences run whole (batched with sequences
-        of the same length). For a generator over many sequences with bounded memory
-        use :meth:`iter_proba_many`.
+        each window's core is kept. Shorter sequences run whole. For a generator over
+        many sequences with bounded memory use :meth:`iter_proba_many`.
 
         Parameters
         ----------
         features : sequence of ndarray (T_i, F)
-        window : int or None, default 8192
-            Core length [steps]; None runs every sequence whole (exact bidirectional
-            inference, no window edges), batching consecutive sequences of equal length
-            ``batch_windows`` at a time (memory ``batch_windows x T x (F + K)`` floats).
-        overlap : int, default 256
-            Context on each side [steps] (64 s at 250 ms); unused when ``window`` is None.
+        window : int or None, default None
+            Core length [steps]; None uses :meth:`context_plan` (``train_window // 2``),
+            the bounded-memory plan that every generation path uses.
+        overlap : int or None, default None
+            Context on each side [steps]; None: :meth:`context_plan`'s
+            (``train_window // 4``) when ``window`` is None, else 256.
         batch_windows : int, default 16
-            Windows (or, with ``window=None``, whole sequences) per forward pass.
+            Windows per forward pass.
+        phases : sequence of int, optional
+            Per sequence, where its window cores start (:func:`iter_windows`); default 0.
+            Staggered phases keep the window edges of sequences that are summed (the
+            replicas of a facility) from falling on the same steps.
         n_threads : int or None, default None
             torch threads for inference; None leaves torch's setting (all cores by
             default; the facility's dask workers set 1), -1 uses the classifier's
@@ -707,18 +758,31 @@ class StateClassifier(BaseEstimator):
                 batch_windows=batch_windows,
                 n_threads=n_threads,
                 device=device,
+                phases=phases,
             )
         ]
+
+    def _idle_window(self, length: int, net: BiGRUNet, dev: torch.device) -> np.ndarray:
+        """Probabilities (length, K) of a window whose raw features are all zero (cached)."""
+        cache = self.__dict__.setdefault("_idle_cache", {})
+        key = (int(length), str(dev))
+        if key not in cache:
+            z = self._normalise(np.zeros((1, int(self.n_features_))))
+            xb = torch.from_numpy(np.repeat(z, length, axis=0)[None])
+            with torch.inference_mode():
+                cache[key] = _softmax_(_forward(net, xb.to(dev))).cpu().numpy()[0]
+        return cache[key]
 
     def iter_proba_many(
         self,
         features: Sequence[Any],
         *,
-        window: int | None = 8192,
-        overlap: int = 256,
+        window: int | None = None,
+        overlap: int | None = None,
         batch_windows: int = 16,
         n_threads: int | None = None,
         device: str | None = None,
+        phases: Sequence[int] | None = None,
     ) -> Iterator[tuple[int, np.ndarray]]:
         """Like :meth:`predict_proba_many` but yields ``(i, proba_i)`` in input order as
         soon as sequence ``i`` is complete, so callers can consume and drop it.
@@ -727,18 +791,20 @@ class StateClassifier(BaseEstimator):
         sequences touched by one batch).
         """
         check_is_fitted(self, ["net_"])
-        if (window is not None and window < 1) or overlap < 0 or batch_windows < 1:
+        if window is None:
+            window, plan_overlap = self.context_plan()
+            overlap = plan_overlap if overlap is None else overlap
+        elif overlap is None:
+            overlap = 256
+        if window < 1 or overlap < 0 or batch_windows < 1:
             raise ClassifierError(
                 "window >= 1 (or None), overlap >= 0 and batch_windows >= 1 required"
             )
-        if window is None:
-            yield from self._iter_proba_whole(
-                features, batch=batch_windows, n_threads=n_threads, device=device
-            )
-            return
         k = int(self.n_states)
         length = window + 2 * overlap
         net, dev, nt = self._inference_setup(n_threads, device)
+        idle_row = self._normalise(np.zeros((1, int(self.n_features_))))[0]
+        idle_win: np.ndarray | None = None
         # pending windows: (seq i, input start a, core c0, c1)
         pending: list[tuple[int, int, int, int]] = []
         buffers: dict[int, np.ndarray] = {}
@@ -771,12 +837,25 @@ class StateClassifier(BaseEstimator):
             else:
                 xs[i] = x
                 buffers[i] = np.empty((t_len, k), dtype=np.float32)
-                plan = list(iter_windows(t_len, window, overlap))
-                remaining[i] = len(plan)
+                phase = 0 if phases is None else int(phases[i])
+                plan = list(iter_windows(t_len, window, overlap, phase))
+                busy = np.concatenate([[0], np.cumsum((x != idle_row).any(axis=1))])
+                remaining[i] = len(plan) + 1
                 for a, c0, c1 in plan:
+                    if busy[a + length] == busy[a]:  # idle input throughout
+                        if idle_win is None:
+                            with _torch_threads(nt):
+                                idle_win = self._idle_window(length, net, dev)
+                        buffers[i][c0:c1] = idle_win[c0 - a : c1 - a]
+                        remaining[i] -= 1
+                        continue
                     pending.append((i, a, c0, c1))
                     if len(pending) >= batch_windows:
                         flush()
+                remaining[i] -= 1
+                if remaining[i] == 0:
+                    done[i] = buffers.pop(i)
+                    del xs[i], remaining[i]
             while next_out in done:
                 yield next_out, done.pop(next_out)
                 next_out += 1
@@ -796,41 +875,6 @@ class StateClassifier(BaseEstimator):
             net = copy.deepcopy(net).to(device)
         dev = torch.device(device) if device is not None else torch.device("cpu")
         return net, dev, self.n_threads if n_threads == -1 else n_threads
-
-    def _iter_proba_whole(
-        self,
-        features: Sequence[Any],
-        *,
-        batch: int,
-        n_threads: int | None,
-        device: str | None,
-    ) -> Iterator[tuple[int, np.ndarray]]:
-        """Whole-sequence inference, ``batch`` consecutive equal-length sequences at a time."""
-        net, dev, nt = self._inference_setup(n_threads, device)
-        group: list[np.ndarray] = []
-        first = 0
-
-        def run(start: int, xs: list[np.ndarray]) -> Iterator[tuple[int, np.ndarray]]:
-            xb = torch.empty((len(xs), *xs[0].shape))
-            for j in range(len(xs)):  # fill and release one by one: no second copy
-                xb[j] = torch.from_numpy(xs[j])
-                xs[j] = None  # type: ignore[call-overload]
-            xs.clear()
-            with _torch_threads(nt), torch.inference_mode():
-                prob = _softmax_(_forward(net, xb.to(dev))).cpu()
-                del xb
-                for j in range(prob.shape[0]):
-                    yield start + j, np.ascontiguousarray(prob[j].numpy())
-
-        for i, f in enumerate(features):
-            x = self._normalise(_check_features(f, self.n_features_, name=f"features[{i}]"))
-            if group and (x.shape[0] != group[0].shape[0] or len(group) >= batch):
-                n = len(group)
-                yield from run(first, group)
-                first += n
-            group.append(x)
-        if group:
-            yield from run(first, group)
 
     # ------------------------------------------------------------ persistence
     def state_tensors(self) -> dict[str, torch.Tensor]:

@@ -31,10 +31,12 @@ Work is chunked by groups of racks (:func:`rack_groups`, about :data:`CHUNK_STEP
 replica-steps each): a group's replicas are generated together (the model's batched
 ``generate_many`` when it has one) and only the racks' partial sums leave the chunk, so
 memory is bounded by one chunk plus the rack/row/site series; per-server series are kept
-only with ``keep_servers=True``.  Horizons up to :data:`WHOLE_SEQUENCE_MAX_STEPS` (72 h)
-run the BiGRU over each replica's whole sequence (exact bidirectional inference, all the
-chunk's replicas of a configuration in one batch) when the facility has at least
-:data:`WHOLE_SEQUENCE_MIN_REPLICAS` of them; otherwise overlapping windows are batched.
+only with ``keep_servers=True``.  The BiGRU runs the classifier's bounded-memory window
+plan (``StateClassifier.context_plan``: a step's state depends only on the traffic within
+3.2 min of it for the shipped configurations), the windows of all the chunk's replicas of
+a configuration batched together, with window edges staggered across replicas.  Traffic
+is simulated over a warm-up and a cool-down margin of :data:`EDGE_MARGIN_S` on each side
+of the horizon and trimmed, so no statistic depends on the sequence ends.
 
 References
 ----------
@@ -73,6 +75,7 @@ __all__ = [
     "simulate_racks",
     "rack_groups",
     "CHUNK_STEPS",
+    "EDGE_MARGIN_S",
     "iter_racks",
     "server_seed",
     "replica_schedule",
@@ -561,7 +564,8 @@ def _rate_shape(spec: FacilitySpec, t_s: np.ndarray) -> np.ndarray:
     if sc.arrival != "profile":
         return np.ones_like(t_s, dtype=float)
     prof = np.asarray(sc.profile, dtype=float)
-    k = np.minimum((t_s // sc.profile_interval_s).astype(int), len(prof) - 1)
+    # before the first bin (the warm-up margin) and after the last: the edge bins continue
+    k = np.clip((t_s // sc.profile_interval_s).astype(int), 0, len(prof) - 1)
     return prof[k] / prof.mean()
 
 
@@ -612,19 +616,24 @@ def _tokens(sc: WorkloadScenario, *, for_azure_shared: bool = False) -> Any:
         return _TOKENS_CACHE[key]
 
 
-def shared_intensity(spec: FacilitySpec) -> tuple[np.ndarray, np.ndarray]:
+def shared_intensity(spec: FacilitySpec, *, margin_s: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """The common intensity path lambda(t) per replica for ``traffic_mode="shared"``.
 
     Parameters
     ----------
     spec : FacilitySpec
         Facility; uses ``scenario``, ``horizon_s`` and ``seed``.
+    margin_s : float, default 0
+        Also cover ``[-margin_s, 0)`` and ``[horizon_s, horizon_s + margin_s)`` (the
+        facility's warm-up and cool-down, :data:`EDGE_MARGIN_S`).  The bins inside the
+        horizon are the same with and without a margin (the margins' gamma draws come
+        from their own stream).
 
     Returns
     -------
     edges_s : numpy.ndarray, shape (B + 1,)
-        Bin edges [s] from 0 to ``horizon_s`` (bins of ``scenario.intensity_bin_s``, the
-        last one possibly shorter).
+        Bin edges [s] from ``-margin_s`` to ``horizon_s + margin_s`` (bins of
+        ``scenario.intensity_bin_s`` from 0, the last one of each part possibly shorter).
     rate_rps : numpy.ndarray, shape (B,)
         Piecewise-constant per-replica rate [requests/s].  For ``azure``: the shipped
         trace's arrival count per bin (from its first request, repeating the trace when the
@@ -635,8 +644,13 @@ def shared_intensity(spec: FacilitySpec) -> tuple[np.ndarray, np.ndarray]:
     """
     sc = spec.scenario
     width = sc.intensity_bin_s
+    margin = float(margin_s)
     n_bins = int(math.ceil(spec.horizon_s / width - 1e-9))
     edges = np.minimum(np.arange(n_bins + 1) * width, spec.horizon_s)
+    n_m = int(math.ceil(margin / width - 1e-9)) if margin > 0 else 0
+    left = np.maximum(-width * np.arange(n_m, 0, -1), -margin)
+    right = np.minimum(spec.horizon_s + width * np.arange(1, n_m + 1), spec.horizon_s + margin)
+    edges = np.concatenate([left, edges, right])
     mids = 0.5 * (edges[:-1] + edges[1:])
     if sc.arrival == "azure":
         t, _, _, span = _azure(sc.azure_trace)
@@ -648,20 +662,27 @@ def shared_intensity(spec: FacilitySpec) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(_SHARED_KEY,)))
     k = 1.0 / sc.cv**2
     mod = rng.gamma(shape=k, scale=1.0 / k, size=n_bins)
+    if n_m:
+        rng_m = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(_SHARED_KEY, 1)))
+        side = rng_m.gamma(shape=k, scale=1.0 / k, size=2 * n_m)
+        mod = np.concatenate([side[:n_m], mod, side[n_m:]])
     return edges, sc.rate_per_replica_rps * _rate_shape(spec, mids) * mod
 
 
-def _azure_replay_wrapped(spec: FacilitySpec, rate: float, rng: np.random.Generator) -> Any:
+def _azure_replay_wrapped(
+    spec: FacilitySpec, rate: float, rng: np.random.Generator, margin_s: float = 0.0
+) -> Any:
     """Azure replay at ``rate`` [req/s] from random offsets, thinned (real burst timing kept).
 
     The trace repeats with its span; ``ceil(rate / trace rate)`` copies, each from its own
     uniform random offset, are thinned independently with probability
-    ``rate / (copies * trace rate)`` and superposed.
+    ``rate / (copies * trace rate)`` and superposed.  With ``margin_s`` the schedule
+    starts ``margin_s`` before ``spec.start`` and lasts ``horizon_s + 2 margin_s``.
     """
     from traces.schedule import RequestSchedule
 
     t, n_in, n_out, span = _azure(spec.scenario.azure_trace)
-    horizon = spec.horizon_s
+    horizon = spec.horizon_s + 2 * margin_s
     own = _azure_rate(spec.scenario.azure_trace)
     copies = max(1, int(math.ceil(rate / own - 1e-12)))
     keep = rate / (copies * own)
@@ -678,33 +699,42 @@ def _azure_replay_wrapped(spec: FacilitySpec, rate: float, rng: np.random.Genera
     tt = np.concatenate(parts_t)
     ii = np.concatenate(parts_i)
     order = np.argsort(tt, kind="stable")
-    return RequestSchedule(tt[order], n_in[ii[order]], n_out[ii[order]], spec.start, horizon)
+    start = spec.start - pd.Timedelta(seconds=margin_s)
+    return RequestSchedule(tt[order], n_in[ii[order]], n_out[ii[order]], start, horizon)
 
 
-def _independent_schedule(spec: FacilitySpec, rate_factor: float, rng: np.random.Generator) -> Any:
-    """A replica's own (independent) stream at ``rate_factor`` x the per-replica rate."""
+def _independent_schedule(
+    spec: FacilitySpec, rate_factor: float, rng: np.random.Generator, margin_s: float = 0.0
+) -> Any:
+    """A replica's own (independent) stream at ``rate_factor`` x the per-replica rate
+    (over the horizon and ``margin_s`` on each side, from ``spec.start - margin_s``)."""
     from traces.schedule import gamma_renewal, poisson, rate_function
 
     sc = spec.scenario
     rate = sc.rate_per_replica_rps * rate_factor
-    horizon = spec.horizon_s
+    horizon = spec.horizon_s + 2 * margin_s
+    start = spec.start - pd.Timedelta(seconds=margin_s)
     if sc.arrival == "poisson" or (rate_factor == 0 and sc.arrival != "azure"):
-        return poisson(rate, horizon, _tokens(sc), start=spec.start, rng=rng)
+        return poisson(rate, horizon, _tokens(sc), start=start, rng=rng)
     if sc.arrival == "gamma":
-        return gamma_renewal(rate, 1.0 / sc.cv**2, horizon, _tokens(sc), start=spec.start, rng=rng)
+        return gamma_renewal(rate, 1.0 / sc.cv**2, horizon, _tokens(sc), start=start, rng=rng)
     if sc.arrival == "profile":
-        edges = np.arange(0.0, horizon, sc.profile_interval_s)
-        lam = pd.Series(rate * _rate_shape(spec, edges), index=edges)
-        return rate_function(lam, horizon, _tokens(sc), start=spec.start, rng=rng)
+        bins = margin_s + np.arange(0.0, spec.horizon_s + margin_s, sc.profile_interval_s)
+        edges = np.unique(np.concatenate([[0.0], bins]))
+        edges = edges[edges < horizon]
+        lam = pd.Series(rate * _rate_shape(spec, edges - margin_s), index=edges)
+        return rate_function(lam, horizon, _tokens(sc), start=start, rng=rng)
     if rate_factor == 0:
-        return poisson(0.0, horizon, _tokens(sc), start=spec.start, rng=rng)
-    return _azure_replay_wrapped(spec, rate, rng)
+        return poisson(0.0, horizon, _tokens(sc), start=start, rng=rng)
+    return _azure_replay_wrapped(spec, rate, rng, margin_s)
 
 
 def replica_schedule(
     spec: FacilitySpec,
     rng: np.random.Generator,
     shared: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    margin_s: float = 0.0,
 ) -> Any:
     """Request schedule of one replica (paper §3.1, §3.4).
 
@@ -715,12 +745,16 @@ def replica_schedule(
     rng : numpy.random.Generator
         The replica's own schedule generator.
     shared : (edges_s, rate_rps), optional
-        The common intensity from :func:`shared_intensity`; required in ``shared`` mode.
+        The common intensity from :func:`shared_intensity` (with the same ``margin_s``);
+        required in ``shared`` mode.
+    margin_s : float, default 0
+        Warm-up and cool-down [s] simulated on each side of the horizon.
 
     Returns
     -------
     traces.schedule.RequestSchedule
-        Arrivals in [0, horizon_s) [s] with token lengths; ``start = spec.start``.
+        Arrivals in [0, horizon_s + 2 margin_s) [s] with token lengths;
+        ``start = spec.start - margin_s``.
 
     Notes
     -----
@@ -734,18 +768,25 @@ def replica_schedule(
     from traces.schedule import RequestSchedule, rate_function
 
     rho = spec.correlation if spec.traffic_mode == "shared" else 0.0
-    own = _independent_schedule(spec, 1.0 - rho, rng)
+    own = _independent_schedule(spec, 1.0 - rho, rng, margin_s)
     if rho == 0.0:
         return own
     if shared is None:
         raise ValueError("replica_schedule: shared traffic needs the shared_intensity() path")
     edges, rate = shared
-    lam = pd.Series(rho * rate, index=edges[:-1])
+    if not (
+        math.isclose(edges[0], -margin_s) and math.isclose(edges[-1], spec.horizon_s + margin_s)
+    ):
+        raise ValueError(
+            f"replica_schedule: the shared intensity covers [{edges[0]}, {edges[-1]}) s, not "
+            f"the horizon with margin_s={margin_s}; call shared_intensity(spec, margin_s=...)"
+        )
+    lam = pd.Series(rho * rate, index=edges[:-1] + margin_s)
     common = rate_function(
         lam,
-        spec.horizon_s,
+        spec.horizon_s + 2 * margin_s,
         _tokens(spec.scenario, for_azure_shared=spec.scenario.arrival == "azure"),
-        start=spec.start,
+        start=spec.start - pd.Timedelta(seconds=margin_s),
         rng=rng,
     )
     return RequestSchedule.superpose([own, common])
@@ -861,6 +902,9 @@ class RackChunk:
         Requests arriving in the rack per output interval (counts).
     methods : dict
         For multi-method chunks: ``method -> gpu_w (T,)``.
+    envelope_counts : dict
+        ``config_id -> traces.envelope.envelope_counts`` of the rack's replicas over the
+        horizon (configurations that carry a training envelope).
     """
 
     rack: int
@@ -869,9 +913,12 @@ class RackChunk:
     arrivals: np.ndarray
     methods: dict[str, np.ndarray] = field(default_factory=dict)
     server_methods: dict[str, np.ndarray] = field(default_factory=dict)
+    envelope_counts: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Generator) -> Any:
+def _features(
+    schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Generator, duration_s: float
+) -> Any:
     from traces.surrogate import features_for_schedule
 
     # the surrogate's extra columns (prefill tokens, decode rate, waiting) cost more than
@@ -879,7 +926,7 @@ def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Genera
     names = getattr(cfg, "feature_names", None)
     extra = names is None or any(n not in ("active", "delta_active") for n in names)
     return features_for_schedule(
-        schedule, cfg.latency, max_batch=spec.max_batch, rng=rng, duration_s=spec.horizon_s,
+        schedule, cfg.latency, max_batch=spec.max_batch, rng=rng, duration_s=duration_s,
         extra=extra,
     )  # fmt: skip
 
@@ -892,28 +939,23 @@ def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Genera
 #: 2.3 GB peak, 2^24 31 s and 1.6 GB, 2^23 30 s and 1.1 GB, 2^22 37 s and 1.0 GB.
 CHUNK_STEPS: int = 2**23
 
-#: Sequences of at most this many steps (72 h at 250 ms) go through the BiGRU whole:
-#: exact bidirectional inference, every replica of a chunk in one batch.  Longer ones
-#: are cut into windows of :data:`LONG_WINDOW` steps with the configuration's
-#: ``inference_overlap`` of context on each side (window edges change the state
-#: probabilities by < 5e-4).  The choice (:func:`_whole_sequences`) depends only on the
-#: spec, so a rack's result never depends on how racks are grouped.
-WHOLE_SEQUENCE_MAX_STEPS: int = 2**20
+#: Warm-up and cool-down margin [s]: every replica's traffic, batching surrogate and
+#: power are simulated over ``[-EDGE_MARGIN_S, horizon_s + EDGE_MARGIN_S)`` and trimmed
+#: to the horizon, so no step of the horizon sits at a sequence end (where the surrogate
+#: starts with an empty queue and the BiGRU has no context).  3 min covers the classifier's
+#: context on each side (``train_window // 4`` = 64 s for the shipped ones) plus
+#: about 2 min of queue warm-up (several request lifetimes of the shipped latency
+#: models); a test checks that the first and last minute of a steady hall match its
+#: middle.  Traffic in the margins continues the scenario: the profile's first and last
+#: bin, the Azure replay and the shared intensity on both sides.
+EDGE_MARGIN_S: float = 180.0
 
-#: Whole-sequence inference also needs at least this many replicas of a configuration in
-#: the facility (a batch of a few whole sequences runs at a fraction of the kernel's
-#: speed; windows of one long sequence batch well).
-WHOLE_SEQUENCE_MIN_REPLICAS: int = 32
-
-#: Core length [steps] of the inference windows for longer sequences.
-LONG_WINDOW: int = 32768
-
-#: Most BiGRU windows per inference batch for long sequences (``generate_many(
-#: batch_windows=...)``); a chunk's windows are split into equal batches of at most this.
+#: Most BiGRU windows per inference batch (``generate_many(batch_windows=...)``); a
+#: chunk's windows are split into equal batches of at most this.
 BATCH_WINDOWS: int = 512
 
 
-def _batch_windows(n_seq: int, T: int, window: int = LONG_WINDOW) -> int:
+def _batch_windows(n_seq: int, T: int, window: int) -> int:
     """Equal batches of at most :data:`BATCH_WINDOWS` for ``n_seq`` sequences of ``T`` steps
     (no small trailing batch: a batch's per-step cost is partly fixed)."""
     n_w = max(1, n_seq * -(-T // window))
@@ -921,33 +963,41 @@ def _batch_windows(n_seq: int, T: int, window: int = LONG_WINDOW) -> int:
     return max(1, -(-n_w // n_b))
 
 
-def _whole_sequences(spec: FacilitySpec, config_id: str) -> bool:
-    """Whether ``config_id``'s replicas run the BiGRU whole (a function of the spec only,
-    so results never depend on how racks are grouped or on the workers)."""
-    if spec.n_steps > WHOLE_SEQUENCE_MAX_STEPS:
-        return False
-    reps = validate_configurations(spec)[config_id]
-    n_servers = sum(1 for c in spec.server_configs() if c == config_id)
-    return n_servers * reps >= WHOLE_SEQUENCE_MIN_REPLICAS
+def _margin_steps() -> int:
+    """:data:`EDGE_MARGIN_S` in 250 ms steps."""
+    return int(round(EDGE_MARGIN_S / DT_S))
+
+
+def _window_phase(seq: np.random.SeedSequence, window: int) -> int:
+    """Where a replica's inference windows start (0..window-1), from its power seed
+    without drawing from it: staggered across replicas, so the window edges of a hall's
+    replicas do not fall on the same steps."""
+    return int(seq.generate_state(1, dtype=np.uint32)[0]) % max(int(window), 1)
 
 
 def _generate(
-    gen: Any, feats: list[Any], rngs: list[np.random.Generator], T: int, *, whole: bool = False
+    gen: Any,
+    feats: list[Any],
+    rngs: list[np.random.Generator],
+    T: int,
+    *,
+    phases: list[int] | None = None,
 ) -> list[np.ndarray]:
     """Generate power for many replicas, batched when the generator supports it.
 
-    ``whole``: every sequence whole, all replicas in one batch (exact); otherwise windows
-    of :data:`LONG_WINDOW` with the configuration's overlap.
+    The model runs the classifier's bounded-memory window plan
+    (``StateClassifier.context_plan``) with each replica's window ``phases``.
     """
     import torch
 
-    window = None if whole else LONG_WINDOW
     with torch.inference_mode():
         if hasattr(gen, "generate_many"):
-            batch = len(feats) if whole else _batch_windows(len(feats), T)
+            clf = getattr(gen, "classifier", None)
+            window = clf.context_plan()[0] if clf is not None else 1024
+            batch = _batch_windows(len(feats), T, window)
             try:
-                outs = list(gen.generate_many(feats, rngs, window=window, batch_windows=batch))
-            except TypeError:  # a generate_many without window/batch_windows
+                outs = list(gen.generate_many(feats, rngs, batch_windows=batch, phases=phases))
+            except TypeError:  # a generate_many without batch_windows/phases
                 outs = list(gen.generate_many(feats, rngs))
         else:
             outs = [gen.generate_from_features(f, rng=r) for f, r in zip(feats, rngs, strict=True)]
@@ -987,7 +1037,8 @@ def simulate_racks(
     keep_servers : bool
         Keep per-server series.
     shared : (edges_s, rate_rps), optional
-        Precomputed :func:`shared_intensity` (computed here when needed and absent).
+        Precomputed ``shared_intensity(spec, margin_s=EDGE_MARGIN_S)`` (computed here when
+        needed and absent).
 
     Returns
     -------
@@ -1001,13 +1052,17 @@ def simulate_racks(
     for rack in racks:
         if not 0 <= rack < spec.n_racks:
             raise ValueError(f"rack index {rack} outside [0, {spec.n_racks})")
+    margin = EDGE_MARGIN_S
     if spec.traffic_mode == "shared" and shared is None:
-        shared = shared_intensity(spec)
+        shared = shared_intensity(spec, margin_s=margin)
     T = spec.n_steps
+    m0 = _margin_steps()
+    t_ext = T + 2 * m0
     spr = spec.servers_per_rack
     configs = spec.server_configs()
     n_res = int(round(spec.horizon_s / spec.resolution_s))
     arrivals = np.zeros((len(racks), n_res), dtype=np.int64)
+    envelope: list[dict[str, np.ndarray]] = [{} for _ in racks]
     # per configuration: (row in the group's server matrix, features, power seed sequence)
     jobs: dict[str, list[tuple[int, Any, np.random.SeedSequence]]] = {}
     for g, rack in enumerate(racks):
@@ -1017,23 +1072,31 @@ def simulate_racks(
             cfg = _load_config(cid)
             n_rep = spec.gpus_per_server // _config_tp(cfg, cid)
             for r_sched, r_surr, r_pow in _replica_streams(spec.seed, s, n_rep):
-                sched = replica_schedule(spec, r_sched, shared)
-                k = np.minimum(
-                    (np.asarray(sched.arrival_s) // spec.resolution_s).astype(int), n_res - 1
-                )
+                sched = replica_schedule(spec, r_sched, shared, margin_s=margin)
+                t_arr = np.asarray(sched.arrival_s) - margin  # horizon time [s]
+                t_arr = t_arr[(t_arr >= 0) & (t_arr < spec.horizon_s)]
+                k = np.minimum((t_arr // spec.resolution_s).astype(int), n_res - 1)
                 arrivals[g] += np.bincount(k, minlength=n_res)
-                feats = _features(sched, cfg, spec, r_surr)
+                feats = _features(sched, cfg, spec, r_surr, spec.horizon_s + 2 * margin)
                 jobs.setdefault(cid, []).append((g * spr + slot, feats, r_pow))
-    whole = {cid: _whole_sequences(spec, cid) for cid in jobs}  # once, not per method
+                env = (getattr(cfg, "provenance", None) or {}).get("envelope")
+                if env:
+                    from traces.envelope import envelope_counts
+
+                    c = envelope_counts(env, np.asarray(feats.active)[m0 : m0 + T])
+                    envelope[g][cid] = envelope[g].get(cid, 0) + c
     per_method: dict[str, np.ndarray] = {}
     for m in methods:
         servers = np.zeros((len(racks) * spr, T), dtype=np.float64)
         for cid, items in jobs.items():
             gen = _generator(cid, m)
             rngs = [_power_rng(seq, m) for _, _, seq in items]
-            powers = _generate(gen, [f for _, f, _ in items], rngs, T, whole=whole[cid])
+            clf = getattr(gen, "classifier", None)
+            window = clf.context_plan()[0] if clf is not None else 1
+            phases = [_window_phase(seq, window) for _, _, seq in items]
+            powers = _generate(gen, [f for _, f, _ in items], rngs, t_ext, phases=phases)
             for (row, _, _), p in zip(items, powers, strict=True):
-                servers[row] += p
+                servers[row] += p[m0 : m0 + T]
         per_method[m] = servers.reshape(len(racks), spr, T)
     first = methods[0]
     out = []
@@ -1048,6 +1111,7 @@ def simulate_racks(
                 arrivals=arrivals[g],
                 methods=sums,
                 server_methods=srv,
+                envelope_counts=envelope[g],
             )
         )
     return out
@@ -1174,7 +1238,9 @@ def iter_racks(
     methods = tuple(methods)
     rack_ids = list(range(spec.n_racks)) if racks is None else [int(r) for r in racks]
     groups = rack_groups(spec, rack_ids, chunk_steps=chunk_steps)
-    shared = shared_intensity(spec) if spec.traffic_mode == "shared" else None
+    shared = (
+        shared_intensity(spec, margin_s=EDGE_MARGIN_S) if spec.traffic_mode == "shared" else None
+    )
     bar = tqdm(
         total=len(rack_ids) * spec.servers_per_rack,
         unit="server",
@@ -1496,12 +1562,15 @@ def assemble(
     n_res = int(round(spec.horizon_s / spec.resolution_s))
     arrivals = np.zeros(n_res, dtype=np.int64)
     seen = np.zeros(spec.n_racks, dtype=bool)
+    env_counts: dict[str, np.ndarray] = {}
     it = chunks.values() if isinstance(chunks, Mapping) else chunks
     for ch in it:
         gpu = ch.methods.get(method, ch.gpu_w)
         rack_gpu[ch.rack] = gpu
         seen[ch.rack] = True
         arrivals += ch.arrivals
+        for cid, c in ch.envelope_counts.items():
+            env_counts[cid] = env_counts.get(cid, 0) + c
         if servers is not None:
             sv = ch.server_methods.get(method, ch.server_gpu_w)
             assert sv is not None
@@ -1541,6 +1610,7 @@ def assemble(
         meta["attribution"] = AZURE_ATTRIBUTION
     if spec.scenario.profile_label:
         meta["profile_label"] = spec.scenario.profile_label
+    meta["envelope"] = _envelope_report(env_counts, method)
     return FacilityResult(
         spec=spec,
         method=method,
@@ -1555,6 +1625,29 @@ def assemble(
         replicas_per_server=replicas or {},
         metadata=meta,
     )
+
+
+def _envelope_report(counts: Mapping[str, np.ndarray], method: str) -> dict[str, Any]:
+    """Per configuration: the envelope tally and, outside the envelope, the warning
+    (logged once per configuration, for the model method)."""
+    from traces.envelope import envelope_warning
+
+    out: dict[str, Any] = {}
+    for cid, c in counts.items():
+        env = _load_config(cid).provenance.get("envelope", {})
+        msg = envelope_warning(cid, env, c)
+        n, busy, sparse, beyond = (int(v) for v in c)
+        out[cid] = {
+            "outside": msg is not None,
+            "warning": msg,
+            "n_steps": n,
+            "n_busy": busy,
+            "n_sparse_level": sparse,
+            "n_beyond": beyond,
+        }
+        if msg is not None and method == "model":
+            logger.warning(msg)
+    return out
 
 
 def simulate_facility(

@@ -211,8 +211,12 @@ class FittedConfiguration:
         Temporal coherence of the state draws (``traces.sampler.sample_states``); 0 is the
         paper's independent per-step sampling (Eq 7). A fitted choice, see ``sampler_info``.
     inference_overlap : int, default 512
-        Context [steps] on each side of an inference window; set by the fit to the
-        smallest value whose window-edge effect is < 5e-4 (``sampler_info``).
+        Context [steps] on each side of an inference window when a caller asks for an
+        explicit ``window``; generation by default uses the classifier's bounded-memory
+        plan (``StateClassifier.context_plan``: ``train_window // 2`` cores with
+        ``train_window // 4`` of context).  The fit records how far windows of 8192 steps
+        with this overlap stay from whole-sequence inference on its calibration workload
+        (``sampler_info["window_edges"]``); that figure holds at those rates only.
     state_map : ndarray (K_c, K), optional
         Row-stochastic map from classifier states to mixture states (transfer).
     sampler_info : dict, optional
@@ -352,15 +356,22 @@ class FittedConfiguration:
         p, n_clip = clip_power(p, *self.power_range_w)
         return p, states, n_clip
 
+    def _overlap(self, window: int | None, overlap: int | None) -> int | None:
+        """The overlap to use: the classifier's plan with ``window=None``, else
+        :attr:`inference_overlap` unless given."""
+        if overlap is not None:
+            return int(overlap)
+        return None if window is None else self.inference_overlap
+
     def state_proba(
-        self, features: Any, *, window: int | None = 8192, overlap: int | None = None
+        self, features: Any, *, window: int | None = None, overlap: int | None = None
     ) -> np.ndarray:
         """Per-step probabilities over the mixture's K states (Eq 3), shape (T, K).
 
         Uses the same windowed inference as generation.
         """
         x = feature_matrix(features, self.feature_names)
-        ov = self.inference_overlap if overlap is None else int(overlap)
+        ov = self._overlap(window, overlap)
         (p,) = self.classifier.predict_proba_many([x], window=window, overlap=ov)
         return self._proba_to_mixture(p)
 
@@ -370,7 +381,7 @@ class FittedConfiguration:
         *,
         rng: np.random.Generator | int | None,
         return_details: bool = False,
-        window: int | None = 8192,
+        window: int | None = None,
         overlap: int | None = None,
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray, int]:
         """Generate node power from workload features (the facility's hot path).
@@ -383,11 +394,12 @@ class FittedConfiguration:
             Random source; draws T variates for the states (Eq 7) then T normals (power).
         return_details : bool, default False
             Also return the sampled states and the number of clipped samples.
-        window, overlap : int
-            Windowed inference (see ``StateClassifier.predict_proba_many``); ``overlap``
-            None uses :attr:`inference_overlap`, chosen at fit time so that window
-            edges change the state probabilities by < 5e-4.  ``window=None`` runs the
-            whole sequence at once (exact, memory ``O(T)``).
+        window, overlap : int or None
+            Windowed inference (see ``StateClassifier.predict_proba_many``).  Default
+            (None): the classifier's bounded-memory plan (``context_plan``), so the
+            state at a step depends only on features within
+            ``classifier.memory_horizon_steps()`` of it.  An explicit ``window`` uses
+            ``overlap`` or, when None, :attr:`inference_overlap`.
 
         Returns
         -------
@@ -400,7 +412,7 @@ class FittedConfiguration:
             Empty features, NaN/inf, missing or wrong feature columns.
         """
         x = feature_matrix(features, self.feature_names)
-        ov = self.inference_overlap if overlap is None else int(overlap)
+        ov = self._overlap(window, overlap)
         (proba,) = self.classifier.predict_proba_many([x], window=window, overlap=ov)
         p, states, n_clip = self._sample(proba, _rng(rng))
         if n_clip:
@@ -418,10 +430,11 @@ class FittedConfiguration:
         features_list: Sequence[Any],
         rngs: Sequence[np.random.Generator | int | None],
         *,
-        window: int | None = 8192,
+        window: int | None = None,
         overlap: int | None = None,
         batch_windows: int = 16,
         device: str | None = None,
+        phases: Sequence[int] | None = None,
     ) -> list[np.ndarray]:
         """Generate many servers at once with batched windowed inference.
 
@@ -438,8 +451,10 @@ class FittedConfiguration:
             Windowed inference (``StateClassifier.iter_proba_many``); working memory is
             bounded by one batch of ``batch_windows x (window + 2 overlap)`` steps (plus
             the outputs), not by the number of servers (benchmarks/bench_generator.py:
-            peak process RSS ~0.7 GB with the defaults).  ``window=None``: whole
-            sequences (exact), ``batch_windows`` equal-length servers per forward pass.
+            peak process RSS ~0.7 GB with the defaults).  ``window=None`` (default): the
+            classifier's bounded-memory plan (``StateClassifier.context_plan``).
+        phases : sequence of int, optional
+            Per server, where its window cores start (``StateClassifier.iter_proba_many``).
         device : str, optional
             torch device of the classifier's forward passes (e.g. "cuda"); default CPU.
 
@@ -464,9 +479,10 @@ class FittedConfiguration:
         for i, proba in self.classifier.iter_proba_many(
             xs,
             window=window,
-            overlap=self.inference_overlap if overlap is None else int(overlap),
+            overlap=self._overlap(window, overlap),
             batch_windows=batch_windows,
             device=device,
+            phases=phases,
         ):
             p, _, n_clip = self._sample(proba, _rng(rngs[i]))
             n_clip_total += n_clip
@@ -522,6 +538,13 @@ class FittedConfiguration:
             )
         gen = _rng(rng)
         feats = features_for_schedule(schedule, self.latency_model(), max_batch=max_batch, rng=gen)
+        env = (self.provenance or {}).get("envelope")
+        if env:
+            from traces.envelope import envelope_counts, envelope_warning
+
+            msg = envelope_warning(self.config_id, env, envelope_counts(env, feats.active))
+            if msg:
+                logger.warning(msg)
         p, states, n_clip = self.generate_from_features(feats, rng=gen, return_details=True)
         if hasattr(feats, "index"):
             idx = feats.index(schedule.start)
