@@ -580,20 +580,30 @@ def baselines_from_stats(stats: Mapping[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``{"tdp": TDPBaseline, "mean": MeanBaseline, "lut": PhaseLUTBaseline,
-        "lookup": ActiveLookupBaseline}``, ready for ``generate_from_features``.
+        "lookup": ActiveLookupBaseline}``, ready for ``generate_from_features``; a method
+        that ``stats["unavailable"]`` gives a reason for (transferred configurations,
+        :func:`traces.registry.reference_baseline_stats`) is left out.
 
     Raises
     ------
     BaselineError
-        If a key is missing.
+        If a key is missing without a stated reason.
     """
-    need = ("tdp_w", "mean_w", "lut_levels_w", "lookup_counts", "lookup_levels_w")
-    missing = [k for k in need if k not in stats]
+    gone = dict(stats.get("unavailable") or {})
+    need = {
+        "tdp": ("tdp_w",),
+        "mean": ("mean_w",),
+        "lut": ("lut_levels_w",),
+        "lookup": ("lookup_counts", "lookup_levels_w"),
+    }
+    missing = [k for m, keys in need.items() if m not in gone for k in keys if k not in stats]
     if missing:
         raise BaselineError(f"baseline stats lack {missing}; produce them with baseline_stats()")
     tdp = TDPBaseline(float(stats["tdp_w"])).fit()
     mean = MeanBaseline()
     mean.mean_w_ = float(stats["mean_w"])
+    if "lut" in gone and "lookup" in gone:
+        return {"tdp": tdp, "mean": mean}
     lut = PhaseLUTBaseline()
     lut.levels_w_ = {p: float(stats["lut_levels_w"][p]) for p in PHASES}
     lut.counts_ = {p: int(stats.get("lut_counts", {}).get(p, 0)) for p in PHASES}

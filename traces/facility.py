@@ -844,7 +844,14 @@ def _generator(config_id: str, method: str) -> Any:
             prov = getattr(cfg, "provenance", None) or {}
             stats = prov.get("baseline_stats") if isinstance(prov, Mapping) else None
             if stats:
-                _GEN_CACHE[key] = baselines_from_stats(stats)[method]
+                built = baselines_from_stats(stats)
+                if method not in built:
+                    why = (stats.get("unavailable") or {}).get(method, "not stored")
+                    raise FacilityConfigError(
+                        f"method={method!r} is unavailable for configuration {config_id!r}: "
+                        f"{why}; use method='model', 'tdp' or 'mean'"
+                    )
+                _GEN_CACHE[key] = built[method]
             elif method == "tdp" and getattr(cfg, "tdp_w", None):
                 _GEN_CACHE[key] = TDPBaseline(float(cfg.tdp_w)).fit()
             else:
