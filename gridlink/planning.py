@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 #: Columns of the interconnection sizing table (paper Table 3 layout), units in names.
 TABLE3_COLUMNS: tuple[str, ...] = (
     "peak_mw",
+    "peak_mw_250ms",
     "mean_mw",
     "peak_to_average",
     "load_factor",
@@ -74,6 +75,7 @@ def interconnection_table(
     results: Mapping[str, FacilityResult | pd.Series],
     *,
     ramp_windows: Sequence[str] = ("15min", "1min"),
+    resolution: str = "15min",
 ) -> pd.DataFrame:
     """Interconnection sizing table (paper Table 3 layout), one row per method.
 
@@ -85,25 +87,49 @@ def interconnection_table(
     ramp_windows : sequence of str
         Ramp windows; a window the horizon cannot cover twice gives NaN (never a
         number computed from a partial window).
+    resolution : str, default "15min"
+        Interval of the headline statistics (peak, mean, peak-to-average, load factor):
+        energy means over UTC-aligned intervals, the metering interval of the paper's
+        Table 3 and of utility interconnection studies.  A horizon that is not a whole
+        number of intervals uses the 250 ms series (``attrs["resolution"]`` says which).
 
     Returns
     -------
-    pandas.DataFrame, shape (n_methods, 6)
-        Index ``method``; columns :data:`TABLE3_COLUMNS`: peak and mean PCC power [MW]
-        (on the 250 ms grid), peak-to-average and load factor [-], maximum absolute change
-        of the mean power between consecutive UTC-aligned 15-min / 1-min blocks
-        [MW per window] (``gridlink.stats.load_statistics``).  ``attrs["units"]`` maps
-        columns to units.
+    pandas.DataFrame, shape (n_methods, 7)
+        Index ``method``; columns :data:`TABLE3_COLUMNS`: peak PCC power at
+        ``resolution`` [MW], the 250 ms peak beside it (``peak_mw_250ms``, what a
+        protection or a power-quality study sees), mean [MW], peak-to-average and load
+        factor at ``resolution`` [-], maximum absolute change of the mean power between
+        consecutive UTC-aligned 15-min / 1-min blocks [MW per window]
+        (``gridlink.stats.load_statistics``).  ``attrs["units"]`` maps columns to units.
     """
     from gridlink.stats import load_statistics
+    from traces.facility import resample_energy_mean
 
     rows = {}
+    used = set()
     for method, obj in results.items():
         p = _pcc(obj)
         horizon_s = len(p) * DT_S
         windows = [w for w in ramp_windows if horizon_s >= 2 * pd.Timedelta(w).total_seconds()]
         stats = load_statistics(p, ramp_windows=tuple(windows)).iloc[0]
-        row = {c: float(stats[c]) for c in TABLE3_COLUMNS[:4]}
+        res_s = pd.Timedelta(resolution).total_seconds()
+        coarse = p
+        if (
+            res_s > DT_S
+            and horizon_s >= res_s
+            and abs(horizon_s / res_s - round(horizon_s / res_s)) < 1e-9
+        ):
+            try:
+                coarse = resample_energy_mean(p, resolution)
+                used.add(resolution)
+            except ValueError:  # not aligned to the interval grid
+                used.add("250ms")
+        else:
+            used.add("250ms")
+        head = load_statistics(coarse, ramp_windows=()).iloc[0] if coarse is not p else stats
+        row = {c: float(head[c]) for c in ("peak_mw", "mean_mw", "peak_to_average", "load_factor")}
+        row["peak_mw_250ms"] = float(stats["peak_mw"])
         for w in ramp_windows:
             col = f"max_ramp_mw_per_{w}"
             row[col] = float(stats[col]) if col in stats.index else float("nan")
@@ -111,8 +137,10 @@ def interconnection_table(
     df = pd.DataFrame.from_dict(rows, orient="index")
     df = df[[c for c in TABLE3_COLUMNS if c in df.columns]]
     df.index.name = "method"
+    df.attrs["resolution"] = used.pop() if len(used) == 1 else "mixed"
     df.attrs["units"] = {
         "peak_mw": "MW",
+        "peak_mw_250ms": "MW",
         "mean_mw": "MW",
         "peak_to_average": "dimensionless",
         "load_factor": "dimensionless",

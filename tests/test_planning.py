@@ -48,6 +48,15 @@ def test_interconnection_table_by_hand() -> None:
     assert t.loc["step", "max_ramp_mw_per_1min"] == pytest.approx(2.0)
     assert t.loc["flat", "max_ramp_mw_per_15min"] == pytest.approx(0.0)
     assert t.loc["flat", "load_factor"] == pytest.approx(1.0)
+    assert t.attrs["resolution"] == "15min"
+    # the headline peak is a 15-min energy mean; the 250 ms peak stands beside it
+    spike = np.r_[np.full(n, 1.0), np.full(n, 3.0)]
+    spike[100] = 9.0  # one 250 ms sample
+    t2 = interconnection_table({"spike": _series(spike)})
+    assert t2.loc["spike", "peak_mw_250ms"] == pytest.approx(9.0)
+    assert t2.loc["spike", "peak_mw"] == pytest.approx(3.0)
+    assert t2.loc["spike", "mean_mw"] == pytest.approx(2.0 + 8.0 / (2 * n))
+    assert t2.loc["spike", "load_factor"] == pytest.approx(t2.loc["spike", "mean_mw"] / 3.0)
     # too short for two 15-min windows: NaN, never a partial-window number
     short = interconnection_table({"x": _series(np.arange(4 * 60 * 5, dtype=float) + 1)})
     assert np.isnan(short.loc["x", "max_ramp_mw_per_15min"])
