@@ -52,16 +52,17 @@ def test_demo_summary(demo_out, cfg) -> None:
     for method in ("model", "tdp", "mean", "lut"):
         assert keys <= set(summary[method]), method
         assert summary[method]["peak_mw"] >= summary[method]["mean_mw"] > 0
-    # TDP by hand: PUE x servers x (replicas x TDP + base); by default one replica per
-    # server, and tdp_w is the nameplate of the replica's TP GPUs
-    expected = 1.3 * 4 * (cfg.tdp_w / 1e3 + 1.0) / 1e3
+    # TDP by hand: PUE x servers x (replicas x TDP + base); by default 8-GPU servers, so
+    # 8 / TP replicas per server, and tdp_w is the nameplate of the replica's TP GPUs
+    reps = 8 // cfg.tp
+    expected = 1.3 * 4 * (reps * cfg.tdp_w / 1e3 + 1.0) / 1e3
     assert summary["tdp"]["peak_mw"] == pytest.approx(expected, rel=1e-12)
     assert summary["tdp"]["load_factor"] == pytest.approx(1.0)
     assert summary["tdp"]["max_ramp_mw_per_15min"] == pytest.approx(0.0, abs=1e-15)
     # the model's mean is below nameplate
     assert summary["model"]["mean_mw"] < summary["tdp"]["mean_mw"]
-    # oversubscription: TDP racks by hand under 15 kW: floor(15 / (2 x (TDP + 1 kW)))
-    rack_kw = 2 * (cfg.tdp_w / 1e3 + 1.0)
+    # oversubscription: TDP racks by hand under 15 kW: floor(15 / (2 x (reps x TDP + 1 kW)))
+    rack_kw = 2 * (reps * cfg.tdp_w / 1e3 + 1.0)
     assert summary["oversubscription"]["racks_p95"]["tdp"] == int(15 // rack_kw)
     assert summary["oversubscription"]["racks_p95"]["model"] >= int(15 // rack_kw)
     assert "CC BY 4.0" in summary["attribution"]

@@ -14,20 +14,20 @@ def register(app: typer.Typer) -> None:
     def demo(
         out: Path = typer.Option(Path("gridlink-demo"), "--out", "-o", help="Output folder."),
         config_id: str | None = typer.Option(
-            None, "--config-id", help="Shipped configuration (default: qwen3-8b_H100_tp1)."
+            None, "--config-id", help="Shipped configuration (default: llama-3.1-70b_H100_tp4)."
         ),
         rows: int = typer.Option(10, "--rows", help="Rows in the hall."),
         racks_per_row: int = typer.Option(6, "--racks-per-row", help="Racks per row."),
         servers_per_rack: int = typer.Option(4, "--servers-per-rack", help="Servers per rack."),
-        gpus_per_server: int | None = typer.Option(
-            None,
+        gpus_per_server: int = typer.Option(
+            8,
             "--gpus-per-server",
-            help="GPUs per server (default: the configuration's TP, one replica; 8 = 8-GPU hall).",
+            help="GPUs per server (default 8, servers as built; 8 / TP replicas per server).",
         ),
         hours: float | None = typer.Option(None, "--hours", help="Horizon [h] (default 1 h)."),
         minutes: float | None = typer.Option(None, "--minutes", help="Horizon [min]."),
-        rate: float = typer.Option(4.0, "--rate", help="Requests/s per model replica."),
-        trace: str = typer.Option("code", "--trace", help="Azure trace: code or conv."),
+        rate: float = typer.Option(2.5, "--rate", help="Requests/s per model replica."),
+        trace: str = typer.Option("conv", "--trace", help="Azure trace: conv or code."),
         seed: int = typer.Option(0, "--seed", help="Master seed."),
         resolution: str = typer.Option("1min", "--resolution", help="PCC output interval."),
         row_limit_kw: float = typer.Option(600.0, "--row-limit-kw", help="Row limit [kW]."),
