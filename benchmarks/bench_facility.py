@@ -6,7 +6,15 @@ Cases (each in its own process, so peak RSS is per case):
 * ``hall-day``     - 240 servers (10 x 6 x 4) for 24 h (the speed target: <= 60 s on 2 cores);
 * ``big-hour``     - 2,400 servers (100 x 6 x 4) for 1 h;
 * ``hall-hour``    - 240 servers for 1 h, serial and on dask (LocalCluster, 2 workers);
-* ``hall-day-dask2`` - the 240-server day on 2 dask workers.
+* ``hall-day-dask2`` - the 240-server day on 2 dask workers;
+* ``paper-day-70b`` - the paper's hall (issue 12): 240 servers x 8 GPUs of
+  ``llama-3.1-70b_H100_tp4`` (2 replicas per server, 480 replicas), 24 h of the Azure 2024
+  code day shape at the authors' rate split (0.150 req/s per server), the speed target
+  (<= 60 s on 2 cores);
+* ``paper-hour-70b`` - its first hour.
+
+Every line states the replicas per server (``rep/srv``): the cost scales with replicas,
+not servers.
 
 Prints wall seconds, replica-steps per second and peak resident memory (``ru_maxrss``)
 of each case.  ``--quick`` runs shortened versions (minutes instead of hours).
@@ -37,25 +45,57 @@ CASES = {
     "hall-day": (10, 6, 4, 86400.0, None),
     "hall-day-dask2": (10, 6, 4, 86400.0, 2),
     "big-hour": (100, 6, 4, 3600.0, None),
+    "paper-day-70b": (10, 6, 4, 86400.0, None),
+    "paper-hour-70b": (10, 6, 4, 3600.0, None),
 }
+
+#: The cases run as the paper's hall (case_studies/paper_table3.toml, TP4 configuration).
+PAPER_CASES = {"paper-day-70b", "paper-hour-70b"}
+
+
+def _paper_spec(rows: int, rpr: int, spr: int, horizon: float) -> object:
+    from dataclasses import replace
+    from pathlib import Path
+
+    import numpy as np
+
+    from gridlink.config import load_facility_config
+
+    run = load_facility_config(Path(__file__).parents[1] / "case_studies" / "paper_table3.toml")
+    prof = np.asarray(run.spec.scenario.profile, dtype=float)
+    per_server = prof.mean() / 60.0 / 240.0  # the authors' split of the day over 240 nodes
+    sc = replace(run.spec.scenario, rate_per_replica_rps=per_server / 2)  # TP4: 2 replicas
+    return replace(run.spec, rows=rows, racks_per_row=rpr, servers_per_rack=spr,
+                   horizon_s=horizon, scenario=sc)  # fmt: skip
 
 
 def _run(name: str, scale: float, config_id: str | None, queue: mp.Queue) -> None:
     from gridlink.demo import default_configuration
-    from traces.facility import FacilitySpec, WorkloadScenario, simulate_facility
+    from traces.facility import (
+        FacilitySpec,
+        WorkloadScenario,
+        simulate_facility,
+        validate_configurations,
+    )
+    from traces.registry import load_configuration
 
     rows, rpr, spr, horizon, workers = CASES[name]
     horizon = max(60.0, round(horizon * scale / 60.0) * 60.0)
-    spec = FacilitySpec(
-        rows=rows,
-        racks_per_row=rpr,
-        servers_per_rack=spr,
-        assignment=config_id or default_configuration(),
-        gpus_per_server=1,
-        scenario=WorkloadScenario(arrival="azure", rate_per_replica_rps=1.0),
-        horizon_s=horizon,
-        resolution="1min",
-    )
+    if name in PAPER_CASES:
+        spec = _paper_spec(rows, rpr, spr, horizon)
+    else:
+        cid = config_id or default_configuration()
+        spec = FacilitySpec(
+            rows=rows,
+            racks_per_row=rpr,
+            servers_per_rack=spr,
+            assignment=cid,
+            gpus_per_server=int(load_configuration(cid).tp),  # one replica per server
+            scenario=WorkloadScenario(arrival="azure", rate_per_replica_rps=1.0),
+            horizon_s=horizon,
+            resolution="1min",
+        )
+    reps = sum(validate_configurations(spec).values())
     t0 = time.perf_counter()
     worker_mb = 0.0
     if workers:
@@ -80,9 +120,10 @@ def _run(name: str, scale: float, config_id: str | None, queue: mp.Queue) -> Non
         {
             "case": name,
             "servers": spec.n_servers,
+            "replicas_per_server": reps,
             "horizon_h": horizon / 3600.0,
             "seconds": dt,
-            "replica_steps_per_s": spec.n_servers * spec.n_steps / dt,
+            "replica_steps_per_s": spec.n_servers * reps * spec.n_steps / dt,
             "peak_rss_mb": rss_mb,
             "worker_peak_rss_mb": worker_mb,
             "pcc_mean_mw": float(res.pcc_mw.mean()),
@@ -100,7 +141,7 @@ def main() -> None:
     scale = 1 / 60 if args.quick else 1.0
     ctx = mp.get_context("spawn")
     print(
-        f"{'case':18s} {'servers':>7s} {'hours':>6s} {'seconds':>9s} {'steps/s':>10s} "
+        f"{'case':18s} {'servers':>7s} {'rep/srv':>7s} {'hours':>6s} {'seconds':>9s} {'steps/s':>10s} "
         f"{'peak MB':>8s} {'worker MB':>9s}"
     )
     for name in args.cases.split(","):
@@ -110,7 +151,8 @@ def main() -> None:
         r = q.get()
         p.join()
         print(
-            f"{r['case']:18s} {r['servers']:7d} {r['horizon_h']:6.2f} {r['seconds']:9.1f} "
+            f"{r['case']:18s} {r['servers']:7d} {r['replicas_per_server']:7d} "
+            f"{r['horizon_h']:6.2f} {r['seconds']:9.1f} "
             f"{r['replica_steps_per_s']:10.0f} {r['peak_rss_mb']:8.0f} "
             f"{r['worker_peak_rss_mb'] or float('nan'):9.0f}",
             flush=True,
