@@ -107,11 +107,11 @@ def test_predict_proba_many_matches_full_on_toy(toy_fitted: StateClassifier) -> 
 
 
 def test_context_plan_is_tied_to_the_training_window(toy_fitted: StateClassifier) -> None:
-    """The default plan: cores of train_window // 2, context train_window // 4 (one training
-    window of input); a step's probabilities ignore features beyond the memory horizon."""
-    assert toy_fitted.context_plan() == (128, 64)
+    """The default plan: cores of 3/4 train_window, context 1/8 (one training window of
+    input); a step's probabilities ignore features beyond the memory horizon."""
+    assert toy_fitted.context_plan() == (192, 32)
     h = toy_fitted.memory_horizon_steps()
-    assert h == 192
+    assert h == 224
     x = _toy(2000, 9)[0]
     y = x.copy()
     y[:800] = _toy(800, 10)[0]  # other features before step 800

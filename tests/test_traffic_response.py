@@ -66,7 +66,7 @@ def test_same_segment_after_busy_or_quiet_hour_gives_same_power() -> None:
     the fitted rate, vs quiet: 0.1 req/s), then the same 20 minutes of traffic (1 req/s,
     Azure code token lengths; its workload features computed once and appended to both
     days).  The state probabilities are bit-identical from ``memory_horizon_steps``
-    (3.2 min) after the junction on, and the power over the last 10 minutes (after a
+    (3.7 min) after the junction on, and the power over the last 10 minutes (after a
     10-minute lead-in), pooled over 24 replicas, has the same distribution: two-sample
     KS <= 0.05 and means within 1 % (what is left is the sampler's draws, whose state
     persistence carries ~100 steps).  This load is bistable for the 70B classifier

@@ -11,11 +11,11 @@ made of *contiguous blocks* at the end of each training trace (not random steps,
 would leak neighbouring steps into validation). Deterministic on CPU for a given seed.
 
 Inference has a bounded memory (:meth:`StateClassifier.context_plan`): every sequence
-is cut into windows whose core is ``train_window // 2`` steps with ``train_window // 4``
+is cut into windows whose core is ``3 train_window / 4`` steps with ``train_window / 8``
 steps of context on each side (each window's input is exactly one training window, the
 length the network was fitted on; the recurrence starts from h = 0 in every window), so
 the state probability at step t depends only on the features within
-``3 train_window / 4`` steps of t (768 steps = 3.2 min for the default 1,024-step training
+``7 train_window / 8`` steps of t (896 steps = 3.7 min for the default 1,024-step training
 window), whatever the length of the sequence.  Run
 whole, the networks carry a latent state for hours (a GPU has no memory of that length),
 and on the shipped 70B classifier the answer flipped between an idle and a busy attractor
@@ -655,19 +655,21 @@ class StateClassifier(BaseEstimator):
     def context_plan(self) -> tuple[int, int]:
         """The bounded-memory inference plan ``(window, overlap)`` [steps].
 
-        ``window = train_window // 2`` (the core kept from each window) and ``overlap =
-        train_window // 4`` (context on each side): every window's input is one training
-        window, the length the network was fitted on, and the probability at a step
-        depends only on features within :meth:`memory_horizon_steps` of it.  The input
-        steps per kept step are 2 (the cost of bounded memory against one pass over the
-        whole sequence).
+        ``window = 3 train_window // 4`` (the core kept from each window) and ``overlap =
+        train_window // 8`` (context on each side, 32 s for the shipped 1,024-step
+        windows): every window's input is one training window, the length the network was
+        fitted on, and the probability at a step depends only on features within
+        :meth:`memory_horizon_steps` of it.  The input steps per kept step are 4/3 (the
+        cost of bounded memory against one pass over the whole sequence).  A 64-s context
+        with a 512-step core (2 input steps per kept step) gave the same answers within
+        0.3 % in the tests' comparison of window placements.
         """
-        w = max(int(self.train_window) // 2, 1)
-        return w, max(int(self.train_window) // 4, 1)
+        w = max(int(self.train_window) * 3 // 4, 1)
+        return w, max(int(self.train_window) // 8, 1)
 
     def memory_horizon_steps(self) -> int:
         """Steps on each side of t beyond which features cannot change ``p(s_t | x)``
-        under :meth:`context_plan` (``window + overlap``; 768 = 3.2 min at 250 ms for the
+        under :meth:`context_plan` (``window + overlap``; 896 = 3.7 min at 250 ms for the
         default training window)."""
         w, ov = self.context_plan()
         return w + ov
@@ -725,11 +727,11 @@ class StateClassifier(BaseEstimator):
         ----------
         features : sequence of ndarray (T_i, F)
         window : int or None, default None
-            Core length [steps]; None uses :meth:`context_plan` (``train_window // 2``),
+            Core length [steps]; None uses :meth:`context_plan` (``3 train_window / 4``),
             the bounded-memory plan that every generation path uses.
         overlap : int or None, default None
             Context on each side [steps]; None: :meth:`context_plan`'s
-            (``train_window // 4``) when ``window`` is None, else 256.
+            (``train_window / 8``) when ``window`` is None, else 256.
         batch_windows : int, default 16
             Windows per forward pass.
         phases : sequence of int, optional

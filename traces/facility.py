@@ -33,7 +33,7 @@ replica-steps each): a group's replicas are generated together (the model's batc
 memory is bounded by one chunk plus the rack/row/site series; per-server series are kept
 only with ``keep_servers=True``.  The BiGRU runs the classifier's bounded-memory window
 plan (``StateClassifier.context_plan``: a step's state depends only on the traffic within
-3.2 min of it for the shipped configurations), the windows of all the chunk's replicas of
+3.7 min of it for the shipped configurations), the windows of all the chunk's replicas of
 a configuration batched together, with window edges staggered across replicas.  Traffic
 is simulated over a warm-up and a cool-down margin of :data:`EDGE_MARGIN_S` on each side
 of the horizon and trimmed, so no statistic depends on the sequence ends.
@@ -950,7 +950,7 @@ CHUNK_STEPS: int = 2**23
 #: power are simulated over ``[-EDGE_MARGIN_S, horizon_s + EDGE_MARGIN_S)`` and trimmed
 #: to the horizon, so no step of the horizon sits at a sequence end (where the surrogate
 #: starts with an empty queue and the BiGRU has no context).  3 min covers the classifier's
-#: context on each side (``train_window // 4`` = 64 s for the shipped ones) plus
+#: context on each side (``train_window // 8`` = 32 s for the shipped ones) plus
 #: about 2 min of queue warm-up (several request lifetimes of the shipped latency
 #: models); a test checks that the first and last minute of a steady hall match its
 #: middle.  Traffic in the margins continues the scenario: the profile's first and last

@@ -213,8 +213,8 @@ class FittedConfiguration:
     inference_overlap : int, default 512
         Context [steps] on each side of an inference window when a caller asks for an
         explicit ``window``; generation by default uses the classifier's bounded-memory
-        plan (``StateClassifier.context_plan``: ``train_window // 2`` cores with
-        ``train_window // 4`` of context).  The fit records how far windows of 8192 steps
+        plan (``StateClassifier.context_plan``: ``3 train_window / 4`` cores with
+        ``train_window / 8`` of context).  The fit records how far windows of 8192 steps
         with this overlap stay from whole-sequence inference on its calibration workload
         (``sampler_info["window_edges"]``); that figure holds at those rates only.
     state_map : ndarray (K_c, K), optional
