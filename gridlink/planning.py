@@ -500,13 +500,12 @@ def plot_pcc(
 
 def _rack_nameplate_kw(spec: FacilitySpec) -> np.ndarray:
     """Nameplate IT power of every rack [kW]: servers x (replicas x TDP + base)."""
-    from traces.facility import _load_config, validate_configurations
+    from traces.facility import validate_configurations
+    from traces.registry import load_configuration
 
     reps = validate_configurations(spec)
-    server_kw = [
-        reps[c] * float(_load_config(c).tdp_w) / 1e3 + spec.it_base_kw_per_server
-        for c in spec.server_configs()
-    ]
+    tdp_kw = {c: float(load_configuration(c).tdp_w) / 1e3 for c in reps}
+    server_kw = [reps[c] * tdp_kw[c] + spec.it_base_kw_per_server for c in spec.server_configs()]
     return np.asarray(server_kw).reshape(spec.n_racks, spec.servers_per_rack).sum(axis=1)
 
 
