@@ -363,7 +363,7 @@ GOOD_TOML = """
 rows = 2
 racks_per_row = 2
 servers_per_rack = 2
-gpus_per_server = 1
+gpus_per_server = {tp}
 it_base_kw_per_server = 1.0
 pue = 1.3
 
@@ -385,6 +385,13 @@ method = "model"
 """
 
 
+def _good(config_id: str) -> str:
+    """GOOD_TOML for ``config_id`` with one replica per server (GPUs per server = its TP)."""
+    from traces.registry import load_configuration
+
+    return GOOD_TOML.format(cid=config_id, tp=load_configuration(config_id).tp)
+
+
 def _write(tmp_path, text: str, name: str = "f.toml"):
     p = tmp_path / name
     p.write_text(text)
@@ -396,14 +403,14 @@ def test_config_file_toml_and_yaml(tmp_path, config_id: str) -> None:
 
     from gridlink.config import load_facility_config
 
-    run = load_facility_config(_write(tmp_path, GOOD_TOML.format(cid=config_id)))
+    run = load_facility_config(_write(tmp_path, _good(config_id)))
     spec = run.spec
     assert (spec.rows, spec.racks_per_row, spec.servers_per_rack) == (2, 2, 2)
     assert spec.horizon_s == 120.0 and spec.seed == 3 and spec.traffic_mode == "shared"
     assert spec.scenario.rate_per_replica_rps == 1.5 and run.method == "model"
     import tomllib
 
-    data = tomllib.loads(GOOD_TOML.format(cid=config_id))
+    data = tomllib.loads(_good(config_id))
     y = _write(tmp_path, yaml.safe_dump(data), "f.yaml")
     assert load_facility_config(y).spec == spec
 
@@ -429,7 +436,7 @@ def test_config_file_toml_and_yaml(tmp_path, config_id: str) -> None:
 def test_config_file_errors(tmp_path, config_id: str, old: str, new: str, match: str) -> None:
     from gridlink.config import ConfigError, load_facility_config
 
-    text = GOOD_TOML.format(cid=config_id)
+    text = _good(config_id)
     old = old.format(cid=config_id)
     assert old in text
     text = text.replace(old, new)
@@ -444,7 +451,7 @@ def test_generate_command(tmp_path, config_id: str) -> None:
 
     from gridlink.cli import app
 
-    cfg = _write(tmp_path, GOOD_TOML.format(cid=config_id))
+    cfg = _write(tmp_path, _good(config_id))
     out = tmp_path / "out"
     r = CliRunner().invoke(
         app, ["generate", "--config", str(cfg), "--out", str(out), "--csv", "--no-progress"]
@@ -455,8 +462,6 @@ def test_generate_command(tmp_path, config_id: str) -> None:
     assert summary["mean_mw"] == pytest.approx(pcc.mean())
     assert (out / "racks_kw.csv").exists()
     # bad file: clear message, exit code 2
-    bad = _write(
-        tmp_path, GOOD_TOML.format(cid=config_id).replace("pue = 1.3", "pue = 0.5"), "b.toml"
-    )
+    bad = _write(tmp_path, _good(config_id).replace("pue = 1.3", "pue = 0.5"), "b.toml")
     r = CliRunner().invoke(app, ["generate", "--config", str(bad), "--out", str(out)])
     assert r.exit_code == 2 and "pue must be >= 1" in r.output
