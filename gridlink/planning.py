@@ -460,16 +460,20 @@ def plot_pcc(
     ldc_freq = "15min" if horizon_s >= 8 * 900 and horizon_s % 900 == 0 else freq
     for name, r in res.items():
         p = r.pcc(freq)
-        ax.plot(p.index, p.to_numpy(), label=f"{name} (PCC)", lw=1.2 if name == "model" else 1.0)
+        (line,) = ax.plot(
+            p.index, p.to_numpy(), label=f"{name} (PCC)", lw=1.2 if name == "model" else 1.0
+        )
+        color = line.get_color()  # the same colour for the method in every panel
         d = np.sort(r.pcc(ldc_freq).to_numpy())[::-1]
-        ax_ldc.plot(np.arange(1, d.size + 1) / d.size * 100, d, label=name)
+        ax_ldc.plot(np.arange(1, d.size + 1) / d.size * 100, d, label=name, color=color)
         if horizon_s >= 120:
             m1 = resample_energy_mean(r.pcc_mw_250ms, "1min").to_numpy()
             ramps = np.abs(np.diff(m1))
             if ramps.size and np.ptp(ramps) > 0:
-                ax_ramp.hist(ramps, bins=30, histtype="step", label=name)
+                ax_ramp.hist(ramps, bins=30, histtype="step", label=name, color=color)
             else:
-                ax_ramp.axvline(float(ramps.max()) if ramps.size else 0.0, label=f"{name} (flat)")
+                x = float(ramps.max()) if ramps.size else 0.0
+                ax_ramp.axvline(x, label=f"{name} (flat)", color=color)
     ax.set_ylabel(f"PCC load [MW] ({freq} mean)")
     ax.set_xlabel("time [UTC]")
     ax2 = ax.twinx()
