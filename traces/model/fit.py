@@ -40,10 +40,10 @@ from typing import Any
 
 import numpy as np
 
-from traces.classifier import StateClassifier
-from traces.model import FEATURE_SETS, GPU_TDP_W, FittedConfiguration, feature_matrix
-from traces.sampler import estimate_ar1
-from traces.states import PowerStateMixture
+from traces.model.configuration import FEATURE_SETS, GPU_TDP_W, FittedConfiguration, feature_matrix
+from traces.power.sampler import estimate_ar1
+from traces.states.classifier import StateClassifier
+from traces.states.mixture import PowerStateMixture
 
 logger = logging.getLogger(__name__)
 
@@ -139,8 +139,8 @@ def training_features(
         return np.stack([a, np.diff(a, prepend=a[:1])], axis=1)
     if features != "surrogate":
         raise FitError(f"features must be 'surrogate' or 'measured', got {features!r}")
-    from traces.schedule import RequestSchedule
-    from traces.surrogate import features_for_schedule
+    from traces.workload.schedule import RequestSchedule
+    from traces.workload.surrogate import features_for_schedule
 
     sched = RequestSchedule.from_bundle(bundle)
     wf = features_for_schedule(sched, latency, rng=rng)
@@ -301,8 +301,8 @@ def choose_overlap(
     below :data:`WINDOW_EDGE_TOL_FIT` wins (else the largest). Sets
     ``cfg.inference_overlap``.
     """
-    from traces.schedule import RequestSchedule, TokenDistribution, poisson
-    from traces.surrogate import features_for_schedule
+    from traces.workload.schedule import RequestSchedule, TokenDistribution, poisson
+    from traces.workload.surrogate import features_for_schedule
 
     scheds = [RequestSchedule.from_bundle(b) for b in bundles]
     n = sum(len(s) for s in scheds)
@@ -429,7 +429,7 @@ def fit_configuration(
     labels = [mixture.predict(p) for p in powers]
 
     if latency is None:
-        from traces.surrogate import fit_latency_model
+        from traces.workload.surrogate import fit_latency_model
 
         latency = fit_latency_model(bundles)
 
@@ -508,7 +508,7 @@ def fit_configuration(
     }
     if baseline_stats:
         try:
-            from traces.baselines import baseline_stats as _bstats
+            from traces.model.baselines import baseline_stats as _bstats
 
             prov["baseline_stats"] = _bstats(bundles, tdp_w=cfg.tdp_w)
         except Exception as exc:  # noqa: BLE001 - optional extra, never blocks a fit
@@ -562,7 +562,7 @@ def fit_all(
     -------
     list of FittedConfiguration
     """
-    from traces.ingest import find_bundles, load_bundle
+    from traces.measured.ingest import find_bundles, load_bundle
 
     root = Path(data_root)
     out = Path(out_dir)
@@ -590,7 +590,7 @@ def fit_all(
         cfg.save(out)
         fitted.append(cfg)
     if transfer:
-        from traces.registry import build_transferred
+        from traces.model.registry import build_transferred
 
         ref = root / "reference_params"
         if ref.exists():
@@ -610,7 +610,7 @@ def training_envelope(bundles: Sequence[Any], stats: Mapping[str, Any]) -> dict[
     request rate (requests over its request window) and the measured samples per
     concurrency level from ``stats`` (:func:`traces.baselines.baseline_stats`)."""
     from traces.envelope import fit_envelope
-    from traces.schedule import RequestSchedule
+    from traces.workload.schedule import RequestSchedule
 
     rates = []
     for b in bundles:
@@ -623,7 +623,7 @@ def annotate_envelopes(data_root: str | Path, config_dir: str | Path) -> list[st
     """Add ``provenance["envelope"]`` to the measured configurations in ``config_dir``
     from their training bundles under ``data_root`` (what :func:`fit_configuration` now
     records), without refitting; rewrites ``index.json``.  Returns the updated ids."""
-    from traces.ingest import find_bundles, load_bundle
+    from traces.measured.ingest import find_bundles, load_bundle
 
     groups: dict[str, list[Any]] = {}
     for p in find_bundles(Path(data_root)):
