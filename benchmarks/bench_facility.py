@@ -70,14 +70,14 @@ def _paper_spec(rows: int, rpr: int, spr: int, horizon: float) -> object:
 
 
 def _run(name: str, scale: float, config_id: str | None, queue: mp.Queue) -> None:
-    from gridlink.demo import default_configuration
+    from gridlink.studies.demo import default_configuration
     from traces.facility import (
         FacilitySpec,
         WorkloadScenario,
         simulate_facility,
         validate_configurations,
     )
-    from traces.registry import load_configuration
+    from traces.model.registry import load_configuration
 
     rows, rpr, spr, horizon, workers = CASES[name]
     horizon = max(60.0, round(horizon * scale / 60.0) * 60.0)
