@@ -2,41 +2,50 @@
 
 :mod:`.spec` (FacilitySpec, WorkloadScenario, Assignment and their validation),
 :mod:`.traffic` (per-replica request schedules, shared intensity, Azure offsets, diurnal
-shape), :mod:`.run` (rack groups, chunks, whole-sequence inference, dask) and
+shape), :mod:`.run` (rack groups, chunks, warm-up/cool-down margins, bounded-memory
+inference, dask) and
 :mod:`.result` (FacilityResult, assembly, energy-conserving resampling).
 
 Re-exports every name of the former module ``traces.facility``.
 """
 
+from traces import (
+    DT_S,
+)
+from traces.facility.result import (
+    FacilityResult,
+    RackChunk,
+    assemble,
+    resample_energy_mean,
+)
 from traces.facility.run import (
-    AZURE_ATTRIBUTION,
     BATCH_WINDOWS,
     CHUNK_STEPS,
-    DT_S,
-    LONG_WINDOW,
-    METHODS,
-    WHOLE_SEQUENCE_MAX_STEPS,
-    WHOLE_SEQUENCE_MIN_REPLICAS,
-    Assignment,
-    FacilityConfigError,
-    FacilityResult,
-    FacilitySpec,
-    PowerGenerator,
-    RackChunk,
-    WorkloadScenario,
+    EDGE_MARGIN_S,
     _make_client,
-    assemble,
     iter_racks,
     rack_groups,
-    replica_schedule,
-    resample_energy_mean,
-    server_seed,
-    shared_intensity,
     simulate_facility,
     simulate_methods,
     simulate_rack,
     simulate_racks,
     validate_configurations,
+)
+from traces.facility.spec import (
+    METHODS,
+    Assignment,
+    FacilityConfigError,
+    FacilitySpec,
+    WorkloadScenario,
+)
+from traces.facility.traffic import (
+    AZURE_ATTRIBUTION,
+    replica_schedule,
+    server_seed,
+    shared_intensity,
+)
+from traces.power.generator import (
+    PowerGenerator,
 )
 
 __all__ = [
@@ -45,15 +54,13 @@ __all__ = [
     "BATCH_WINDOWS",
     "CHUNK_STEPS",
     "DT_S",
+    "EDGE_MARGIN_S",
     "FacilityConfigError",
     "FacilityResult",
     "FacilitySpec",
-    "LONG_WINDOW",
     "METHODS",
     "PowerGenerator",
     "RackChunk",
-    "WHOLE_SEQUENCE_MAX_STEPS",
-    "WHOLE_SEQUENCE_MIN_REPLICAS",
     "WorkloadScenario",
     "_make_client",
     "assemble",

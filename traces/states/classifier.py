@@ -40,7 +40,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -777,7 +777,7 @@ class StateClassifier(BaseEstimator):
 
     def iter_proba_many(
         self,
-        features: Sequence[Any],
+        features: Iterable[Any],
         *,
         window: int | None = None,
         overlap: int | None = None,
