@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from traces.states import classifier
 from traces.classifier import (
     BiGRUNet,
     ClassifierError,
@@ -14,6 +13,7 @@ from traces.classifier import (
     _bigru_logits,
     iter_windows,
 )
+from traces.states import classifier
 
 
 def _toy(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
