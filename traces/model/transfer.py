@@ -407,7 +407,7 @@ def reference_baseline_stats(
     Returns
     -------
     dict
-        :func:`traces.baselines.baselines_from_stats` input with ``unavailable``
+        :func:`traces.model.baselines.baselines_from_stats` input with ``unavailable``
         (method -> reason) and ``sources`` (method -> where the number comes from).
     """
     import csv
