@@ -391,3 +391,23 @@ def test_interconnection_command(tmp_path: Path, config_id: str) -> None:
     bad = runner.invoke(app, [*args[:-6], "--out", str(tmp_path / "x"), "--event", "share=1.5"])
     assert bad.exit_code == 2 and "event.share" in bad.output
     assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_demo_has_an_interconnection_section(tmp_path: Path) -> None:
+    """``gridlink demo`` runs the study on its hall and prints its lines (small hall)."""
+    from gridlink.demo import DemoOptions, format_report, run_demo
+
+    opts = DemoOptions(
+        out_dir=tmp_path / "demo", rows=1, racks_per_row=2, servers_per_rack=2, horizon_s=900.0,
+        oversub_seeds=1, oversub_horizon_s=60.0, correlations=(0.0,), row_limit_kw=15.0,
+        progress=False,
+    )  # fmt: skip
+    report = run_demo(opts)
+    ic = report.summary["interconnection"]
+    assert (tmp_path / "demo" / "interconnection" / "report.html").is_file()
+    text = format_report(report)
+    assert "Interconnection study" in text and "quasi-static" in text
+    # the default event drops the whole hall at its 250 ms peak: the step is that peak
+    peak = float(report.results["model"].pcc_mw_250ms.max())
+    assert ic["load_loss"]["event_step_mw"] == pytest.approx(peak, rel=1e-12)
+    assert ic["worst_case"]["loss_mw"] == pytest.approx(peak, rel=1e-12)
