@@ -142,8 +142,10 @@ def statistics_band(
     """P10/P50/P90 over the members of every planner statistic.
 
     Each statistic is computed on each member's own profile and the quantiles are taken
-    across members: the P90 of the peak is the 90th percentile of the N member peaks,
-    not the peak of the pointwise P90 band (which is higher: no member follows the band).
+    across members: the P90 of the peak is the 90th percentile of the N member peaks.
+    The highest value of the pointwise P90 band is never above it (every member's
+    series lies below its own peak, and quantiles keep that order) and usually below,
+    because members peak at different times: a peak read off the band understates it.
 
     Parameters
     ----------
@@ -499,6 +501,13 @@ def plot_band(
     ax.set_xlabel("time [UTC]")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
+    # the axis is scaled to the data: state the band's width relative to the median so a
+    # narrow band drawn large is not read as a large spread
+    rel = ((b["p90"] - b["p10"]) / b["p50"]).to_numpy()
+    ax.text(0.99, 0.02, f"P10-P90 width: mean {100 * np.nanmean(rel):.2g} %, "
+            f"max {100 * np.nanmax(rel):.2g} % of P50", transform=ax.transAxes,
+            ha="right", va="bottom", fontsize=8,
+            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})  # fmt: skip
     if title:
         ax.set_title(title, fontsize=10)
     return _save(fig, path)
@@ -548,6 +557,8 @@ def plot_ldc_band(
             ax.errorbar(hrs[keep], p50, yerr=err, fmt="o", color="black", ms=4, capsize=3,
                         label="demand exceeded H h (P10-P90)")  # fmt: skip
             for h, v in zip(hrs[keep], p50, strict=True):
+                if lim is None:
+                    break  # label the points on the zoomed panel only
                 ax.annotate(f"{h:g} h: {v:.2f}", (h, v), textcoords="offset points",
                             xytext=(6, 6), fontsize=7)  # fmt: skip
         ax.set_xlabel("hours the load is exceeded [h]")
