@@ -68,6 +68,7 @@ __all__ = [
     "plot_band",
     "plot_ldc_band",
     "pointwise_band",
+    "DEFAULT_RAMP_WINDOWS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,10 +95,27 @@ def _member_series(frame: pd.DataFrame, col: Any) -> pd.Series:
     return series_with_unit(frame[col].rename(f"member {col}"), str(unit))
 
 
+#: Ramp windows tried when none are given: those at least one step long that the profile
+#: covers at least twice (the step itself if none fits).
+DEFAULT_RAMP_WINDOWS: tuple[str, ...] = ("1min", "15min", "1h", "4h")
+
+
+def _default_windows(frame: pd.DataFrame) -> tuple[str | pd.Timedelta, ...]:
+    _step_h(pd.DatetimeIndex(frame.index))  # checks a regular index of >= 2 steps
+    step = pd.Timedelta(int(np.diff(pd.DatetimeIndex(frame.index).asi8[:2])[0]), "ns")
+    span = step * len(frame)
+    out: list[str | pd.Timedelta] = []
+    for w in DEFAULT_RAMP_WINDOWS:
+        td = pd.Timedelta(w)
+        if td >= step and td.value % step.value == 0 and 2 * td <= span:
+            out.append(w)
+    return tuple(out) or (step,)
+
+
 def member_statistics(
     members: FacilityEnsemble | AnnualEnsemble | pd.DataFrame,
     *,
-    ramp_windows: Iterable[str | pd.Timedelta] = ("1min", "15min"),
+    ramp_windows: Iterable[str | pd.Timedelta] | None = None,
     threshold: pint.Quantity | None = None,
 ) -> pd.DataFrame:
     """Planner statistics of every member (:func:`gridlink.stats.load_statistics`).
@@ -106,8 +124,11 @@ def member_statistics(
     ----------
     members : FacilityEnsemble, AnnualEnsemble or pandas.DataFrame, shape (T, N)
         Member profiles (a frame needs ``attrs["unit"]``, e.g. ``"MW"``).
-    ramp_windows : iterable of str or pandas.Timedelta
-        Ramp windows (each at least the profile step; see ``load_statistics``).
+    ramp_windows : iterable of str or pandas.Timedelta, optional
+        Ramp windows (each at least the profile step; see ``load_statistics``).  Default:
+        those of :data:`DEFAULT_RAMP_WINDOWS` (1 min, 15 min, 1 h, 4 h) that are whole
+        multiples of the step and fit twice in the span, e.g. 1 min and 15 min for a
+        1-min hall hour, 1 h and 4 h for an hourly year.
     threshold : pint.Quantity, optional
         Level for the ``hours_above_threshold_h`` / ``longest_run_above_threshold_h``
         columns.
@@ -126,8 +147,9 @@ def member_statistics(
         As :func:`gridlink.stats.load_statistics`.
     """
     frame = _members(members)
+    windows = _default_windows(frame) if ramp_windows is None else tuple(ramp_windows)
     profiles = {str(c): _member_series(frame, c) for c in frame.columns}
-    table = load_statistics(profiles, ramp_windows=tuple(ramp_windows), threshold=threshold)
+    table = load_statistics(profiles, ramp_windows=windows, threshold=threshold)
     table.index = pd.Index(list(frame.columns), name="member")
     return table
 
@@ -135,7 +157,7 @@ def member_statistics(
 def statistics_band(
     members: FacilityEnsemble | AnnualEnsemble | pd.DataFrame,
     *,
-    ramp_windows: Iterable[str | pd.Timedelta] = ("1min", "15min"),
+    ramp_windows: Iterable[str | pd.Timedelta] | None = None,
     threshold: pint.Quantity | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
 ) -> pd.DataFrame:

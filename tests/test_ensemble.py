@@ -221,6 +221,18 @@ def test_ldc_band_starts_at_the_member_peaks(annual) -> None:
     assert design_demand(annual.pcc_mw, (0,)).loc[0.0, "p50"] == ldc["p50"].iloc[0]
 
 
+def test_annual_statistics_band_uses_hourly_ramp_windows(annual) -> None:
+    band = statistics_band(annual)  # default windows for an hourly year: 1 h and 4 h
+    values = annual.pcc_mw.to_numpy()
+    assert band.loc["peak_mw", "p90"] == pytest.approx(
+        np.quantile(values.max(axis=0), 0.9), rel=1e-12
+    )
+    blocks = values.reshape(-1, 4, values.shape[1]).mean(axis=1)  # 4-h block means
+    ramp4 = np.abs(np.diff(blocks, axis=0)).max(axis=0)
+    assert band.loc["max_ramp_mw_per_4h", "p50"] == pytest.approx(np.median(ramp4), rel=1e-9)
+    assert "max_ramp_mw_per_1h" in band.index and "max_ramp_mw_per_15min" not in band.index
+
+
 def test_recalibrate_with_curves_is_refused(annual) -> None:
     with pytest.raises(EnsembleError, match="recalibrate"):
         annual_ensemble(annual.scenario, 2, curves=annual.curves, recalibrate=True)
