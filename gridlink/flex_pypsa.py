@@ -139,6 +139,14 @@ class DeferrableDemand:
     max_delay_h : float
         Longest time any deferred work may wait before it is served (first in, first
         out) [h], > 0.
+    backlog_cost_per_mwh_h : float, default 0
+        Service cost of waiting work, per MWh of backlog per hour [currency/MWh/h],
+        >= 0 (e.g. a value of delayed requests from the curtailment study).  Without
+        it deferral is free and the solver may defer whenever it is indifferent.
+        Written as the store's ``marginal_cost_storage = -backlog_cost_per_mwh_h`` (the
+        store level is ``e_max_mwh - backlog``), which adds the constant
+        ``-backlog_cost_per_mwh_h * e_max_mwh * sum(objective weightings)`` to
+        ``n.objective``; :func:`flexible_dispatch` reports the cost itself.
     source : str
         Provenance (e.g. the curtailment run and its seed); carried into the export.
 
@@ -152,6 +160,7 @@ class DeferrableDemand:
     p_max_mw: float
     e_max_mwh: float
     max_delay_h: float
+    backlog_cost_per_mwh_h: float = 0.0
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -166,6 +175,11 @@ class DeferrableDemand:
         )
         object.__setattr__(
             self, "max_delay_h", _check(self.max_delay_h, "max_delay_h", low=0.0, low_ok=False)
+        )
+        object.__setattr__(
+            self,
+            "backlog_cost_per_mwh_h",
+            _check(self.backlog_cost_per_mwh_h, "backlog_cost_per_mwh_h", low=0.0, low_ok=True),
         )
 
 
@@ -365,6 +379,7 @@ def add_flexible_facility(
         e_cyclic=False,
         e_max_pu=1.0,
         e_min_pu=pd.Series(e_min_pu, index=n.snapshots),
+        marginal_cost_storage=-flex.backlog_cost_per_mwh_h,
         carrier=DEFERRAL_CARRIER,
     )
     logger.info(
@@ -389,11 +404,12 @@ def flexible_dispatch(n: pypsa.Network, export: FlexibleExport) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame, shape (S, 6)
+    pandas.DataFrame, shape (S, 7)
         Indexed by ``n.snapshots``: ``inflexible_mw``, ``arrivals_mw`` (deferrable work
         arriving), ``served_mw`` (Link flow), ``grid_mw`` (inflexible + served: what the
         facility draws at its bus), ``backlog_mwh`` (``e_max_mwh`` minus the store level,
-        end of snapshot) and ``backlog_limit_mwh``.
+        end of snapshot), ``backlog_limit_mwh`` and ``service_cost`` (``backlog_mwh x
+        backlog_cost_per_mwh_h x`` the snapshot's objective weighting [currency]).
 
     Raises
     ------
@@ -414,5 +430,8 @@ def flexible_dispatch(n: pypsa.Network, export: FlexibleExport) -> pd.DataFrame:
             "backlog_limit_mwh": export.backlog_limit_mwh,
         },
         index=n.snapshots,
+    )
+    out["service_cost"] = (
+        out["backlog_mwh"] * export.flex.backlog_cost_per_mwh_h * n.snapshot_weightings["objective"]
     )
     return out
