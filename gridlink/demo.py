@@ -500,7 +500,7 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
         files["expansion_facility_p_set"] = out / "expansion_facility_p_set.csv"
         timings["expansion_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        from gridlink.interconnection.study import demo_section
+        from gridlink.interconnection.demo import demo_section
 
         facts, lines = demo_section(results["model"], out)
         summary["interconnection"] = {**facts, "lines": lines}
