@@ -407,7 +407,22 @@ def test_demo_has_an_interconnection_section(tmp_path: Path) -> None:
     assert (tmp_path / "demo" / "interconnection" / "report.html").is_file()
     text = format_report(report)
     assert "Interconnection study" in text and "quasi-static" in text
-    # the default event drops the whole hall at its 250 ms peak: the step is that peak
-    peak = float(report.results["model"].pcc_mw_250ms.max())
-    assert ic["load_loss"]["event_step_mw"] == pytest.approx(peak, rel=1e-12)
-    assert ic["worst_case"]["loss_mw"] == pytest.approx(peak, rel=1e-12)
+    # the default event drops the whole hall: its step is the load at the drop, the highest
+    # 250 ms load of the times whose study window (60 s before, 180 s after) fits
+    pcc = report.results["model"].pcc_mw_250ms
+    drop = pd.Timestamp(ic["load_loss"]["drop_time_utc"])
+    assert ic["load_loss"]["event_step_mw"] == pytest.approx(pcc[drop], rel=1e-12)
+    fits = pcc[pcc.index[0] + pd.Timedelta("60s") : pcc.index[-1] - pd.Timedelta("179.75s")]
+    assert pcc[drop] == fits.max()
+    assert ic["worst_case"]["loss_mw"] == pytest.approx(float(pcc.max()), rel=1e-12)
+
+
+def test_default_event_time_leaves_room_for_the_study_window() -> None:
+    from gridlink.interconnection.study import default_event_time
+
+    p = np.ones(4 * 600)
+    p[-1] = 9.0  # the peak in the last sample: no room for the event after it
+    p[100] = 5.0  # 25 s after the start: no room before it
+    p[1000] = 3.0  # 250 s: the window fits
+    assert default_event_time(series(p), 60.0) == START + pd.Timedelta("250s")
+    assert default_event_time(series(p[:100]), 60.0) == START  # too short: overall peak

@@ -16,7 +16,7 @@ def demo_section(result: Any, out_dir: str | Path) -> tuple[dict[str, Any], list
     """The interconnection section of ``gridlink demo`` (a short study of the hall).
 
     Runs :func:`run_study` on the hall's 250 ms PCC load with the defaults (all
-    servers to UPS at the peak for 60 s, CIGRE MV bus 1 with loads x0.5, 250 ms event
+    servers to UPS for 60 s at the highest load whose window fits, CIGRE MV bus 1 with loads x0.5, 250 ms event
     study, no whole-horizon feeder run -- the demo has its own), writes
     ``interconnection/`` (the report) under ``out_dir`` and returns the JSON facts and
     the lines the demo prints.
@@ -44,7 +44,7 @@ def demo_section(result: Any, out_dir: str | Path) -> tuple[dict[str, Any], list
         "Interconnection study (NERC LLTF quantities; quasi-static feeder, not RMS/EMT):",
         f"  largest 250 ms step {study.largest_step_mw * 1e3:.2f} kW; max ramp up "
         + ", ".join(f"{w} {row['max_up_mw'] * 1e3:.1f} kW" for w, row in r.iterrows()),
-        f"  all servers to UPS at the peak: step {ll['event_step_mw']:.3f} MW, PCC voltage "
+        f"  all servers to UPS at the peak load: step {ll['event_step_mw']:.3f} MW, PCC voltage "
         f"{ll['voltage_step_pu']:+.5f} pu, {ll['energy_not_served_mwh'] * 1e3:.2f} kWh on UPS",
         f"  worst-case loss {study.worst_case['loss_mw']:.3f} MW vs "
         f"{study.worst_case['limit_mw']:.0f} MW limit: "

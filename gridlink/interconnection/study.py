@@ -87,6 +87,7 @@ __all__ = [
     "run_event_study",
     "run_study",
     "racks_from_profile",
+    "default_event_time",
     "export_dynamic_inputs",
 ]
 
@@ -350,6 +351,8 @@ def run_event_study(
     summary = {
         "name": name,
         "description": event.description,
+        "drop_time_utc": str(event.drop_time),
+        "restored_time_utc": str(event.restored_time),
         "step_s": st.total_seconds(),
         "window_start_utc": str(t[0]),
         "window_end_utc": str(t[-1] + st),
@@ -386,6 +389,39 @@ def run_event_study(
         name=name, event=event, with_event=res_e, baseline=res_b, step=st, phases=phases,
         summary=summary,
     )  # fmt: skip
+
+
+def default_event_time(
+    pcc_mw: pd.Series, duration_s: float, *, pre_s: float = 60.0, post_s: float = 120.0
+) -> pd.Timestamp:
+    """Time of the default load-loss event: the highest load whose study window fits.
+
+    The sample with the largest load among those at least ``pre_s`` after the start and
+    ``duration_s + post_s`` before the end of the series (so the loss, its return and the
+    time after it are all studied); the overall peak when the series is too short.
+
+    Parameters
+    ----------
+    pcc_mw : pandas.Series, shape (T,)
+        PCC load with a declared unit.
+    duration_s, pre_s, post_s : float
+        Event duration and the study window before and after it [s].
+
+    Returns
+    -------
+    pandas.Timestamp
+        UTC.
+    """
+    prof = as_profile(pcc_mw, name="pcc_mw")
+    t = prof.index
+    end = t[-1] + prof.step
+    ok = (t >= t[0] + pd.Timedelta(seconds=pre_s)) & (
+        t + pd.Timedelta(seconds=duration_s + post_s) <= end
+    )
+    if not ok.any():
+        return t[int(np.argmax(prof.p_mw))]
+    idx = np.flatnonzero(ok)
+    return t[int(idx[np.argmax(prof.p_mw[idx])])]
 
 
 def racks_from_profile(profile: pd.Series, n_racks: int = 1) -> pd.DataFrame:
@@ -527,7 +563,8 @@ def run_study(
     network, bus, load_scaling
         Feeder (:func:`gridlink.feeder.load_network`) and PCC bus.
     event : LoadLossEvent, optional
-        Default: all servers drop at the 250 ms peak for 60 s and return at once.
+        Default: all servers drop for 60 s at :func:`default_event_time` (the highest
+        250 ms load whose study window fits in the series) and return at once.
     sags : sequence of Sag, optional
         PCC sags for the ride-through study (none: that study is skipped, the per-rack
         parameters and their compliance are still reported).
@@ -619,10 +656,12 @@ def run_study(
     # ---- events
     t0 = time.perf_counter()
     if event is None:
-        event = LoadLossEvent(start=p.idxmax(), share=1.0, duration_s=60.0)
+        at = default_event_time(p, 60.0, pre_s=pre_event_s, post_s=post_event_s)
+        event = LoadLossEvent(start=at, share=1.0, duration_s=60.0)
         notes.append(
-            "Load-loss event (default): all servers transfer to UPS at the 250 ms peak for "
-            "60 s and return at once."
+            "Load-loss event (default): all servers transfer to UPS for 60 s at the highest "
+            f"250 ms load of the times whose study window fits in the series ({at}) and "
+            "return at once."
         )
     align = pd.Timedelta(event_step) if pd.Timedelta(event_step) >= step else step
     ramp_time = 0.0
@@ -637,7 +676,7 @@ def run_study(
         start_ts + pd.Timedelta(seconds=span + post_event_s),
         max(align, pd.Timedelta("1s")),
     )
-    if not (win.index[0] <= start_ts < win.index[-1]):
+    if not (win.index[0] <= start_ts < win.index[-1] + (win.index[1] - win.index[0])):
         raise InterconnectionError(
             f"event.start: {start_ts} is outside the load series {p.index[0]} .. {p.index[-1]}"
         )
