@@ -11,6 +11,7 @@ import logging
 
 import typer
 
+from gridlink.cli_errors import HandledGroup
 from gridlink.commands import register_all
 
 app = typer.Typer(
@@ -20,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: units in brackets ([s], [req/s]) stay visible
+    cls=HandledGroup,
 )
 
 

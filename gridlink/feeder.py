@@ -62,7 +62,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gridlink.units import UnitError, series_to_magnitude
+from gridlink.units import UnitError, check_facility_mw, series_to_magnitude
+from traces.fields import allowed_keys, as_number, check_plausible
 
 __all__ = [
     "NETWORKS",
@@ -140,11 +141,8 @@ class Limits:
             "line_loading_max_percent",
             "trafo_loading_max_percent",
         ):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-                raise FeederError(
-                    f"Limits.{name}: expected a finite positive number, got {value!r}"
-                )
+            value = as_number(getattr(self, name), f"Limits.{name}", error=FeederError, gt=0)
+            object.__setattr__(self, name, value)
         if self.vm_min_pu >= self.vm_max_pu:
             raise FeederError(
                 f"Limits: vm_min_pu ({self.vm_min_pu}) must be below vm_max_pu ({self.vm_max_pu})"
@@ -317,7 +315,9 @@ def _step_hours(index: pd.DatetimeIndex, step: pd.Timedelta | None) -> float:
     return pd.Timedelta(step) / pd.Timedelta(hours=1)
 
 
-def reactive_power_mvar(p_mw: np.ndarray, *, pf: float = 0.95, lagging: bool = True) -> np.ndarray:
+def reactive_power_mvar(
+    p_mw: np.ndarray, *, pf: float = 0.95, lagging: bool = True, allow_implausible: Any = ()
+) -> np.ndarray:
     """Reactive power of a load at a constant power factor.
 
     ``q = p * tan(arccos(pf))`` with the sign of ``p``; ``lagging=True`` gives
@@ -331,6 +331,9 @@ def reactive_power_mvar(p_mw: np.ndarray, *, pf: float = 0.95, lagging: bool = T
         Displacement power factor, ``0 < pf <= 1``.
     lagging : bool, default True
         Lagging (inductive) when True, leading (capacitive, ``q < 0``) when False.
+    allow_implausible : collection of str, default ()
+        ``["power_factor"]`` accepts a power factor below 0.7 (the plausible range
+        :data:`traces.fields.PLAUSIBLE`).
 
     Returns
     -------
@@ -340,11 +343,14 @@ def reactive_power_mvar(p_mw: np.ndarray, *, pf: float = 0.95, lagging: bool = T
     Raises
     ------
     FeederError
-        If ``pf`` is not in (0, 1].
+        If ``pf`` is not a number in (0, 1], or below 0.7 without the override.
     """
-    if not isinstance(pf, int | float) or not (0.0 < pf <= 1.0):
-        raise FeederError(f"pf: power factor must be in (0, 1], got {pf!r} (e.g. 0.95)")
-    factor = math.tan(math.acos(float(pf)))
+    pf = as_number(pf, "pf", error=FeederError, gt=0.0, le=1.0)
+    check_plausible(
+        pf, "power_factor", "pf", allow=allowed_keys(allow_implausible, error=FeederError),
+        error=FeederError,
+    )  # fmt: skip
+    factor = math.tan(math.acos(pf))
     q = np.asarray(p_mw, dtype=np.float64) * factor
     return q if lagging else -q
 
@@ -904,9 +910,11 @@ def _choose_backend(net: Any, backend: str) -> str:
     return "pandapower"
 
 
-def _facility_q(p: pd.Series, pf: float, lagging: bool, q_mvar: pd.Series | None) -> np.ndarray:
+def _facility_q(
+    p: pd.Series, pf: float, lagging: bool, q_mvar: pd.Series | None, allow: Any = ()
+) -> np.ndarray:
     if q_mvar is None:
-        return reactive_power_mvar(p.to_numpy(), pf=pf, lagging=lagging)
+        return reactive_power_mvar(p.to_numpy(), pf=pf, lagging=lagging, allow_implausible=allow)
     if not isinstance(q_mvar, pd.Series):
         raise UnitError(f"q_mvar: expected a pandas Series in Mvar, got {type(q_mvar).__name__}")
     unit = q_mvar.attrs.get("unit")
@@ -942,6 +950,7 @@ def run_feeder(
     limits: Limits | None = None,
     backend: Backend = "auto",
     name: str = "gridlink facility",
+    allow_implausible: Any = (),
 ) -> FeederResult:
     """Play a facility's power profile at ``bus`` of ``net`` as a power-flow time series.
 
@@ -976,6 +985,9 @@ def run_feeder(
         Solver, see the module docstring.
     name : str
         Name of the facility load.
+    allow_implausible : collection of str, default ()
+        Override keys of :data:`traces.fields.PLAUSIBLE`: ``"power_factor"`` (pf below
+        0.7), ``"facility_p_mw"`` (a peak above 10 GW: kW or W labelled MW?).
 
     Returns
     -------
@@ -994,8 +1006,9 @@ def run_feeder(
     if not isinstance(limits, Limits):
         raise FeederError(f"limits: expected gridlink.feeder.Limits, got {type(limits).__name__}")
     p = prepare_profile(profile, freq=freq)
+    check_facility_mw(p, "profile", allow=allow_implausible, error=FeederError)
     step_h = _step_hours(p.index, step)
-    q = _facility_q(p, pf, lagging, q_mvar)
+    q = _facility_q(p, pf, lagging, q_mvar, allow_implausible)
     _check_bus(net, bus)
     work = copy.deepcopy(net)
     load_idx = attach_facility(work, int(bus), name=name)

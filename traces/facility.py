@@ -56,6 +56,8 @@ import numpy as np
 import pandas as pd
 
 from traces import DT_S
+from traces.fields import allowed_keys, as_integer, as_number, check_plausible
+from traces.outputs import staged_folder
 
 __all__ = [
     "FacilityConfigError",
@@ -116,22 +118,15 @@ class PowerGenerator(Protocol):
 
 
 def _positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise FacilityConfigError(f"{name} must be an integer, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
+    out = as_integer(value, name, error=FacilityConfigError)
+    if out < 0 or (out == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else ">= 1"
         raise FacilityConfigError(f"{name} must be {bound}, got {value}; set a positive count")
-    return int(value)
+    return out
 
 
 def _finite(value: Any, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError) as exc:
-        raise FacilityConfigError(f"{name} must be a number, got {value!r}") from exc
-    if not math.isfinite(out):
-        raise FacilityConfigError(f"{name} must be finite, got {value!r}")
-    return out
+    return as_number(value, name, error=FacilityConfigError)
 
 
 @dataclass(frozen=True)
@@ -278,11 +273,13 @@ class WorkloadScenario:
                 f"got {self.arrival!r}"
             )
         rate = _finite(self.rate_per_replica_rps, "scenario.rate_per_replica_rps")
+        object.__setattr__(self, "rate_per_replica_rps", rate)
         if rate <= 0:
             raise FacilityConfigError(
                 f"scenario.rate_per_replica_rps must be > 0 [requests/s], got {rate}"
             )
-        if _finite(self.cv, "scenario.cv") <= 0:
+        object.__setattr__(self, "cv", _finite(self.cv, "scenario.cv"))
+        if self.cv <= 0:
             raise FacilityConfigError(f"scenario.cv must be > 0, got {self.cv}")
         if self.azure_trace not in ("code", "conv"):
             raise FacilityConfigError(
@@ -295,9 +292,11 @@ class WorkloadScenario:
             )
         _positive_int(self.n_in_fixed, "scenario.n_in_fixed", allow_zero=True)
         _positive_int(self.n_out_fixed, "scenario.n_out_fixed")
-        if _finite(self.profile_interval_s, "scenario.profile_interval_s") <= 0:
+        for key in ("profile_interval_s", "intensity_bin_s"):
+            object.__setattr__(self, key, _finite(getattr(self, key), f"scenario.{key}"))
+        if self.profile_interval_s <= 0:
             raise FacilityConfigError("scenario.profile_interval_s must be > 0 [s]")
-        if _finite(self.intensity_bin_s, "scenario.intensity_bin_s") < DT_S:
+        if self.intensity_bin_s < DT_S:
             raise FacilityConfigError(
                 f"scenario.intensity_bin_s must be >= {DT_S} s, got {self.intensity_bin_s}"
             )
@@ -356,6 +355,9 @@ class FacilitySpec:
         UTC wall-clock time of t = 0.
     max_batch : int
         Continuous-batching limit of the surrogate (paper: 64).
+    allow_implausible : tuple of str
+        Keys of :data:`traces.fields.PLAUSIBLE` (``"pue"``, ``"it_base_kw_per_server"``)
+        whose value is meant although it lies outside the plausible range.
     """
 
     rows: int
@@ -373,8 +375,11 @@ class FacilitySpec:
     resolution: str = "1min"
     start: str | pd.Timestamp = "2024-05-16T00:00:00Z"
     max_batch: int = 64
+    allow_implausible: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        allow = allowed_keys(self.allow_implausible, error=FacilityConfigError)
+        object.__setattr__(self, "allow_implausible", tuple(sorted(allow)))
         _positive_int(self.rows, "rows")
         _positive_int(self.racks_per_row, "racks_per_row")
         _positive_int(self.servers_per_rack, "servers_per_rack")
@@ -399,16 +404,24 @@ class FacilitySpec:
         rho = _finite(self.correlation, "correlation")
         if not 0.0 <= rho <= 1.0:
             raise FacilityConfigError(f"correlation must lie in [0, 1], got {rho}")
+        object.__setattr__(self, "correlation", rho)
         base = _finite(self.it_base_kw_per_server, "it_base_kw_per_server")
         if base < 0:
             raise FacilityConfigError(
                 f"it_base_kw_per_server must be >= 0 [kW], got {base}; use 0 for GPU-only power"
             )
+        check_plausible(
+            base, "it_base_kw_per_server", "it_base_kw_per_server", allow=allow,
+            error=FacilityConfigError,
+        )  # fmt: skip
+        object.__setattr__(self, "it_base_kw_per_server", base)
         pue = _finite(self.pue, "pue")
         if pue < 1.0:
             raise FacilityConfigError(
                 f"pue must be >= 1 (facility power / IT power), got {pue}; a typical value is 1.1-1.5"
             )
+        check_plausible(pue, "pue", "pue", allow=allow, error=FacilityConfigError)
+        object.__setattr__(self, "pue", pue)
         try:
             start = pd.Timestamp(self.start)
         except (ValueError, TypeError) as exc:
@@ -501,6 +514,8 @@ class FacilitySpec:
         """Plain-JSON representation (for summaries and provenance)."""
         out = asdict(self)
         out["start"] = self.start.isoformat()  # type: ignore[union-attr]
+        if not out["allow_implausible"]:
+            del out["allow_implausible"]  # only an override in use is worth recording
         return out
 
 
@@ -1099,6 +1114,14 @@ def rack_groups(
 # --------------------------------------------------------------------------------------
 
 
+def _check_parallel(workers: Any, scheduler: Any) -> None:
+    """Refuse bad ``workers`` / ``scheduler`` before any work."""
+    if workers is not None:
+        if scheduler is not None:
+            raise FacilityConfigError("give workers or scheduler, not both")
+        as_integer(workers, "workers", error=FacilityConfigError, ge=1)
+
+
 def _make_client(workers: int | None, scheduler: Any) -> tuple[Any, Any]:
     """A dask.distributed Client (and the cluster we own, or None)."""
     from distributed import Client, LocalCluster
@@ -1106,10 +1129,15 @@ def _make_client(workers: int | None, scheduler: Any) -> tuple[Any, Any]:
     if scheduler is not None:
         if isinstance(scheduler, Client):
             return scheduler, None
-        return Client(scheduler), None
+        try:
+            return Client(scheduler), None
+        except (OSError, ValueError) as exc:  # unreachable, or not an address
+            raise FacilityConfigError(
+                f"scheduler: cannot connect to the dask scheduler {scheduler!r} ({exc}); give "
+                "a running scheduler's address such as 'tcp://host:8786', or use workers"
+            ) from exc
     assert workers is not None
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise FacilityConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    _check_parallel(workers, None)
     import dask
 
     # dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers by default, which
@@ -1376,7 +1404,12 @@ class FacilityResult:
         return ds
 
     def write(
-        self, out_dir: str | Path, *, csv: bool = False, meta: Mapping[str, Any] | None = None
+        self,
+        out_dir: str | Path,
+        *,
+        csv: bool = False,
+        meta: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
     ) -> dict[str, Path]:
         """Write the result: Parquet (and CSV on request) plus ``summary.json``.
 
@@ -1387,15 +1420,36 @@ class FacilityResult:
         when per-server series were kept, ``arrivals.parquet``, and ``summary.json``
         (spec, peak/mean/energy, provenance and attribution).
 
+        The folder is written as a whole (:func:`traces.outputs.staged_folder`): a
+        reader sees the previous result or the complete new one, never a part.
+
+        Parameters
+        ----------
+        overwrite : bool
+            Replace an existing non-empty ``out_dir`` as a whole (no stale files of an
+            earlier run stay beside the new ones); without it an existing result is
+            refused.
+
         Returns
         -------
         dict
             Name -> path of each file written.
+
+        Raises
+        ------
+        traces.outputs.OutputError
+            ``out_dir`` holds results and ``overwrite`` is false, or is not writable.
         """
+        with staged_folder(out_dir, overwrite=overwrite, name="out_dir") as tmp:
+            files = self._write_into(tmp, Path(out_dir), csv=csv, meta=meta)
+        return files
+
+    def _write_into(
+        self, out: Path, final: Path, *, csv: bool, meta: Mapping[str, Any] | None
+    ) -> dict[str, Path]:
+        """Write every file into ``out``; return their paths under ``final``."""
         import json
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         freq = self.spec.resolution
         racks = _resample(self.rack_it_kw, freq)
         racks.columns = [f"r{r:02d}_k{k:02d}_kw" for r, k in racks.columns]
@@ -1422,11 +1476,11 @@ class FacilityResult:
         for name, df in tables.items():
             df = df.copy()
             df.attrs = {}
-            files[name] = out / f"{name}.parquet"
-            df.to_parquet(files[name])
+            files[name] = final / f"{name}.parquet"
+            df.to_parquet(out / files[name].name)
             if csv:
-                files[f"{name}_csv"] = out / f"{name}.csv"
-                df.to_csv(files[f"{name}_csv"])
+                files[f"{name}_csv"] = final / f"{name}.csv"
+                df.to_csv(out / files[f"{name}_csv"].name)
         p = self.pcc_mw
         summary = {
             "method": self.method,
@@ -1443,8 +1497,10 @@ class FacilityResult:
             "meta": dict(meta or {}),
             "files": {k: str(v) for k, v in files.items()},
         }
-        files["summary"] = out / "summary.json"
-        files["summary"].write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        files["summary"] = final / "summary.json"
+        (out / "summary.json").write_text(
+            json.dumps(summary, indent=2, default=str), encoding="utf-8"
+        )
         return files
 
     def levels_kw(self) -> dict[str, pd.DataFrame | pd.Series]:
@@ -1597,6 +1653,7 @@ def simulate_facility(
     """
     if method not in METHODS:
         raise FacilityConfigError(f"method must be one of {METHODS}, got {method!r}")
+    _check_parallel(workers, scheduler)
     replicas = validate_configurations(spec)
     logger.info(
         "simulating %d servers (%d racks) x %.0f s with method=%s, %s",
@@ -1645,6 +1702,7 @@ def simulate_methods(
     for m in methods:
         if m not in METHODS:
             raise FacilityConfigError(f"method must be one of {METHODS}, got {m!r}")
+    _check_parallel(workers, scheduler)
     replicas = validate_configurations(spec)
     collected: dict[int, RackChunk] = {}
     for ch in iter_racks(
