@@ -350,7 +350,7 @@ def test_cli_feeder_writes_tables_and_plot(tmp_path):
 
     from gridlink.cli.commands.feeder import register
 
-    app = typer.Typer()
+    app = typer.Typer(cls=HandledGroup)  # the gridlink app's error handler (exit 2)
     register(app)
 
     @app.callback()

@@ -20,6 +20,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: units in brackets ([s], [req/s]) stay visible
+    cls=HandledGroup,
 )
 
 
