@@ -50,9 +50,10 @@ References
 .. [4] NERC, *Level 3 Alert -- Essential Actions to Industry: Computational Load
    Modeling, Studies, Instrumentation, Commissioning, Operations, Protection, and
    Control*, May 4, 2026.
-.. [5] ERCOT studies cited at ERCOT's Technical Advisory Committee, October 22,
-   2025 (RTO Insider, "ERCOT stakeholders talk large loads"): at most 2,600 MW of
-   load loss without exceeding the post-contingency frequency limit.
+.. [5] ERCOT studies cited to ERCOT's Technical Advisory Committee (RTO Insider,
+   "ERCOT stakeholders talk large loads"): the ERCOT grid could lose at most about
+   2,600 MW of load under certain operating conditions without exceeding the
+   post-contingency frequency limit.
 .. [6] NERC Reliability Standard PRC-024-2, Attachment 2 (voltage no-trip boundary).
 """
 

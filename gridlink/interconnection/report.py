@@ -409,7 +409,9 @@ def _html(
             )
 
     parts.append("<h2>1. Load profile</h2>")
-    fig("profile", "PCC load (15-min and 1-min means) and the facility's request arrival rate.")
+    freq = study.facts["profile_freq"]
+    means = "15-min and 1-min means" if freq == "15min" else f"{freq} means"
+    fig("profile", f"PCC load ({means}) and the facility's request arrival rate.")
     parts.append(
         "<h2>2. Ramps and steps</h2><p>Sliding ramps dP(t) = p(t+w) - p(t) over every window w, from the 250 ms series; counts are of sliding ramps beyond the threshold (one sudden step is counted once per sample of the window that contains it).</p>"
     )
@@ -432,7 +434,9 @@ def _html(
         parts.append(f"<p>Window {html.escape(lab)}: {html.escape(why)}.</p>")
     parts.append("<h2>3. Load-duration curve</h2>")
     fig("ldc", "Hours per period at or above each load level.")
-    parts.append(_table(study.hours_above.set_index("level_mw")))
+    ha = study.hours_above.copy()
+    ha.index = pd.Index([f"{v:.6g}" for v in ha.pop("level_mw")], name="level_mw")
+    parts.append(_table(ha))
     parts.append("<h2>4. Oscillation content</h2>")
     fig("spectrum", "Welch power spectral density of the PCC load; shaded: the study bands.")
     parts.append(_table(study.spectrum.bands.set_index("f_lo_hz")))
@@ -442,7 +446,7 @@ def _html(
     parts.append(
         f"<p><b>Worst-case simultaneous loss</b>: {w['loss_mw']:.4f} MW (all load at the 250 ms peak) against "
         f"{w['limit_mw']:.0f} MW ({html.escape(w['limit_source'])}): "
-        f"{'EXCEEDS' if w['exceeds'] else 'within the limit'}; {w['share_of_limit']:.3%} of it, "
+        f"{'EXCEEDS' if w['exceeds'] else 'within the limit'}; {w['share_of_limit'] * 100:.3g} % of it, "
         f"{w['facilities_to_limit']} such facilities losing load together reach it. "
         f"Share of load on racks whose setting does not respect the envelope: {w['non_compliant_rack_share']:.0%}.</p>"
     )
