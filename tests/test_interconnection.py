@@ -426,3 +426,23 @@ def test_default_event_time_leaves_room_for_the_study_window() -> None:
     p[1000] = 3.0  # 250 s: the window fits
     assert default_event_time(series(p), 60.0) == START + pd.Timedelta("250s")
     assert default_event_time(series(p[:100]), 60.0) == START  # too short: overall peak
+
+
+def test_study_reports_coincidence_with_the_one_definition() -> None:
+    """run_study's coincidence numbers are gridlink.stats' (one definition), checked by hand:
+    the facility is 2 MW from 100 s to 200 s and 1 MW otherwise; the system peaks in the
+    sixth minute, where the facility draws 1 MW; its 1-min peak is 2 MW (minute 2)."""
+    from gridlink.interconnection.study import racks_from_profile, run_study
+
+    t = np.arange(4 * 600) * 0.25
+    pcc = series(np.where((t >= 100) & (t < 200), 2.0, 1.0))
+    sysl = series([10.0, 11.0, 12.0, 13.0, 14.0, 30.0, 15.0, 14.0, 13.0, 12.0], step="1min")
+    st = run_study(
+        pcc_mw=pcc, rack_mw=racks_from_profile(pcc, 2), network="case33bw", bus=17,
+        system_load=sysl, normal_freq=None, event_step="1s",
+    )  # fmt: skip
+    assert st.coincidence["contribution_to_system_peak_mw"] == pytest.approx(1.0)
+    assert st.coincidence["coincidence_factor"] == pytest.approx(0.5)
+    # the default event drops the 2 MW plateau's first sample that leaves room for the window
+    assert st.event_studies["load_loss"].event.step_mw == pytest.approx(2.0)
+    assert st.facts["largest_step_mw"] == 1.0
