@@ -89,6 +89,7 @@ import pandas as pd
 
 from gridlink.units import series_with_unit
 from traces.fields import allowed_keys, as_integer, as_number, check_plausible
+from traces.outputs import write_text
 
 __all__ = [
     "AnnualError",
@@ -559,10 +560,7 @@ class ResponseCurve:
 
     def save(self, path: str | Path) -> Path:
         """Write the curve as JSON (``path``; parent folders created)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        return path
+        return write_text(Path(path), json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> ResponseCurve:

@@ -64,6 +64,7 @@ import pandas as pd
 
 from gridlink.units import UnitError, check_facility_mw, series_to_magnitude
 from traces.fields import allowed_keys, as_number, check_plausible
+from traces.outputs import atomic_path
 
 __all__ = [
     "NETWORKS",
@@ -1332,6 +1333,7 @@ def plot_voltage(result: FeederResult, path: str | Path, *, title: str = "") -> 
     ax_p.set_ylabel("facility p [MW]")
     ax_p.set_xlabel("time (UTC)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
     return path

@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from gridlink.units import check_facility_mw, series_to_magnitude
+from traces.outputs import atomic_path
 
 if TYPE_CHECKING:  # pypsa is heavy; imported by callers that pass a Network
     import pypsa
@@ -514,8 +515,8 @@ def export_load_csv(
         frame = n.get_switchable_as_dense("Load", "p_set")[selected]
     frame.index.name = "snapshot"
     frame.columns.name = None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, date_format="%Y-%m-%dT%H:%M:%S")
+    with atomic_path(path) as tmp:  # a reader sees the old file or the whole new one
+        frame.to_csv(tmp, date_format="%Y-%m-%dT%H:%M:%S")
     logger.info("wrote %d snapshots x %d loads [MW] to %s", len(frame), frame.shape[1], path)
     return path
 
@@ -536,7 +537,7 @@ def export_network_netcdf(n: pypsa.Network, path: str | Path) -> Path:
         The written file; read back with ``pypsa.Network(path)``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n.export_to_netcdf(path)
+    with atomic_path(path) as tmp:
+        n.export_to_netcdf(tmp)
     logger.info("wrote network to %s", path)
     return path
