@@ -841,6 +841,18 @@ def test_fit_index_failure_keeps_previous(tmp_path, monkeypatch) -> None:
     _no_temp(folder)
 
 
+def test_pypsa_csv_export_failure_keeps_previous(tmp_path, monkeypatch) -> None:
+    from gridlink.grid_pypsa import export_load_csv
+
+    path = export_load_csv(_hourly_profile(5.0), tmp_path / "loads-p_set.csv")
+    before = path.read_bytes()
+    _full_disk(monkeypatch, "pandas.DataFrame.to_csv")
+    with pytest.raises(OSError):
+        export_load_csv(_hourly_profile(7.0), path)
+    assert path.read_bytes() == before
+    _no_temp(tmp_path)
+
+
 def test_check_output_kinds(tmp_path) -> None:
     (tmp_path / "d").mkdir()
     (tmp_path / "f").write_text("x")

@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
             10_000, "--servers", min=1, help="With --config: number of servers."
         ),
         rate: float = typer.Option(
-            1.0, "--rate", min=0.0, help="With --config: mean offered load per replica, in req/s."
+            1.0, "--rate", min=0.0, help="With --config: mean offered load per replica [req/s]."
         ),
         start: str = typer.Option(
             "2025-07-14", "--start", help="With --config: first day (UTC) of the horizon."
