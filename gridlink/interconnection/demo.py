@@ -44,7 +44,7 @@ def demo_section(result: Any, out_dir: str | Path) -> tuple[dict[str, Any], list
         "Interconnection study (NERC LLTF quantities; quasi-static feeder, not RMS/EMT):",
         f"  largest 250 ms step {study.largest_step_mw * 1e3:.2f} kW; max ramp up "
         + ", ".join(f"{w} {row['max_up_mw'] * 1e3:.1f} kW" for w, row in r.iterrows()),
-        f"  all servers to UPS at the peak load: step {ll['event_step_mw']:.3f} MW, PCC voltage "
+        f"  all servers to UPS for 60 s near the peak: step {ll['event_step_mw']:.3f} MW, PCC voltage "
         f"{ll['voltage_step_pu']:+.5f} pu, {ll['energy_not_served_mwh'] * 1e3:.2f} kWh on UPS",
         f"  worst-case loss {study.worst_case['loss_mw']:.3f} MW vs "
         f"{study.worst_case['limit_mw']:.0f} MW limit: "

@@ -130,7 +130,14 @@ def _profile_fig(study: InterconnectionStudy, path: Path, title: str) -> Path:
         label=f"250 ms peak {study.facts['peak_mw']:.3f} MW",
     )
     ax.set_ylabel("PCC load [MW]")
-    ax.set_xlabel("time [UTC]")
+    from matplotlib.dates import DateFormatter
+
+    t0, t1 = study.pcc_mw.index[0], study.pcc_mw.index[-1]
+    if t1 - t0 <= pd.Timedelta("1D"):
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M", tz="UTC"))
+        ax.set_xlabel(f"time [UTC] from {t0:%Y-%m-%d %H:%M}")
+    else:
+        ax.set_xlabel("time [UTC]")
     handles, labels = ax.get_legend_handles_labels()
     if study.arrival_rate_rps is not None and len(study.arrival_rate_rps):
         rate = study.arrival_rate_rps
