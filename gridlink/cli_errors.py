@@ -54,7 +54,8 @@ def name_flags(command: str, flags: Mapping[str, str]) -> None:
         Command name (``"generate-server"``).
     flags : mapping of str to str
         Library field name (last dotted part, e.g. ``"rate_per_replica_rps"``) -> flag
-        (``"--rate"``).
+        (``"--rate"``).  A name with an underscore is replaced wherever it appears; a
+        plain word (``"bus"``) only where it opens the message (``"bus: 999 ..."``).
     """
     _FLAGS.setdefault(command, {}).update(flags)
 
@@ -80,7 +81,10 @@ def user_message(exc: BaseException, command: str | None) -> str:
         text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     text = " ".join(text.split())
     for field, flag in sorted(_FLAGS.get(command or "", {}).items(), key=lambda kv: -len(kv[0])):
-        text = re.sub(rf"(?<![\w\-.])(?:\w+\.)*{re.escape(field)}(?![\w])", flag, text)
+        if "_" in field:  # an identifier: replaced wherever it appears
+            text = re.sub(rf"(?<![\w\-.])(?:\w+\.)*{re.escape(field)}(?![\w])", flag, text)
+        else:  # a plain word (network, bus): only as the message's subject
+            text = re.sub(rf"^{re.escape(field)}(?=[:= ])", flag, text)
     return text
 
 

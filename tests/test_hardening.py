@@ -579,6 +579,8 @@ def test_cli_generate_server_flags(tmp_path) -> None:
                     "--out", "s.txt")  # fmt: skip
     bad_tokens = _cli(*base, "--rate", "1", "--duration", "5", "--tokens", "poetry")
     _one_line_error(bad_tokens, "poetry")
+    _one_line_error(_cli(*base, "--azure", "opera"), "--azure", "opera")
+    _one_line_error(_cli(*base, "--azure", "code", "--duration", "-5"), "--duration")
     assert not out.exists()
 
 
@@ -595,7 +597,7 @@ def test_cli_out_below_a_file_refused_before_work(tmp_path) -> None:
 def test_cli_feeder_implausible_profile_and_pf(tmp_path) -> None:
     big = _profile_file(tmp_path, 1e5)  # 100 GW
     r = _cli("feeder", "--profile", big, "--bus", "1")
-    _one_line_error(r, "profile: peak", "kW or W labelled MW", "--allow-implausible")
+    _one_line_error(r, "--profile: peak", "kW or W labelled MW", "--allow-implausible")
     small = _profile_file(tmp_path, 1.0)
     _one_line_error(_cli("feeder", "--profile", small, "--bus", "1", "--pf", "95"), "--pf")
     _one_line_error(_cli("feeder", "--profile", small, "--bus", "1", "--pf", "0.5"),
@@ -604,10 +606,30 @@ def test_cli_feeder_implausible_profile_and_pf(tmp_path) -> None:
                     "--vm-min")  # fmt: skip
 
 
+FEEDER_FLAGS_BAD = [
+    (["--network", "atlantis"], "--network"),
+    (["--bus", "999"], "--bus"),
+    (["--backend", "quantum"], "--backend"),
+    (["--freq", "often"], "--freq"),
+    (["--load-scaling", "-3"], "--load-scaling"),
+    (["--vm-min", "1.1", "--vm-max", "1.0"], "--vm-min"),
+    (["--loading-max", "0"], "--loading-max"),
+]
+
+
+@pytest.mark.parametrize(("flags", "named"), FEEDER_FLAGS_BAD)
+def test_cli_feeder_flags_named(tmp_path, flags, named) -> None:
+    small = _profile_file(tmp_path, 1.0)
+    args = ["feeder", "--profile", small, "--bus", "1", *flags]
+    if "--bus" in flags:
+        args = ["feeder", "--profile", small, *flags]
+    _one_line_error(_cli(*args), named)
+
+
 def test_cli_expansion_refuses_before_solving(tmp_path) -> None:
     big = _profile_file(tmp_path, 2.3e7)
     r = _cli("expansion", "--profile", big, "--hours", "2")
-    _one_line_error(r, "profile: peak", "kW or W labelled MW")
+    _one_line_error(r, "--profile: peak", "kW or W labelled MW")
     small = _profile_file(tmp_path, 5.0)
     _one_line_error(_cli("expansion", "--profile", small, "--hours", "2", "--tdp-mw", "3"),
                     "--tdp-mw")  # fmt: skip
@@ -617,7 +639,7 @@ def test_cli_expansion_refuses_before_solving(tmp_path) -> None:
 def test_cli_demo_flags_refused_before_work(tmp_path) -> None:
     out = tmp_path / "d"
     _one_line_error(_cli("demo", "--out", out, "--rate", "-1", "--no-progress"), "--rate")
-    _one_line_error(_cli("demo", "--out", out, "--resolution", "7s", "--no-progress"),
+    _one_line_error(_cli("demo", "--out", out, "--resolution", "100ms", "--no-progress"),
                     "--resolution")  # fmt: skip
     _one_line_error(_cli("demo", "--out", out, "--rows", "0", "--no-progress"), "--rows")
     assert not out.exists()
@@ -934,6 +956,6 @@ def test_check_plausible_is_the_documented_range(key, x) -> None:
 def test_catalogue_size() -> None:
     """The issue asks for at least 80 catalogued bad inputs (counted from the tables)."""
     tables = [FACILITY_BAD, SCENARIO_BAD, CONFIG_BAD, YAML_BAD, PROFILE_CSV_BAD, UNIT_BAD,
-              PF_BAD, LIMITS_BAD, NAMEPLATE_BAD, JSON_BAD,
+              PF_BAD, LIMITS_BAD, NAMEPLATE_BAD, JSON_BAD, FEEDER_FLAGS_BAD,
               [d for d in DURATION_BAD if d[0] != "1h"]]  # fmt: skip
     assert sum(len(t) for t in tables) >= 80

@@ -14,7 +14,7 @@ def register(app: typer.Typer) -> None:
 
     name_flags(
         "expansion",
-        {"tdp_mw": "--tdp-mw", "rate_per_replica_rps": "--rate"},
+        {"tdp_mw": "--tdp-mw", "rate_per_replica_rps": "--rate", "profile": "--profile"},
     )  # fmt: skip
 
     @app.command("expansion")

@@ -35,7 +35,8 @@ def register(app: typer.Typer) -> None:
         "feeder",
         {"pf": "--pf", "vm_min_pu": "--vm-min", "vm_max_pu": "--vm-max",
          "line_loading_max_percent": "--loading-max", "trafo_loading_max_percent": "--loading-max",
-         "load_scaling": "--load-scaling"},
+         "load_scaling": "--load-scaling", "network": "--network", "bus": "--bus",
+         "backend": "--backend", "freq": "--freq", "profile": "--profile"},
     )  # fmt: skip
 
     @app.command("feeder")

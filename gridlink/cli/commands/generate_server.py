@@ -14,7 +14,8 @@ def register(app: typer.Typer) -> None:
 
     name_flags(
         "generate-server",
-        {"rate_per_s": "--rate", "duration_s": "--duration", "max_batch": "--max-batch"},
+        {"rate_per_s": "--rate", "duration_s": "--duration", "max_batch": "--max-batch",
+         "source": "--azure", "tokens": "--tokens"},
     )  # fmt: skip
 
     @app.command("generate-server")
