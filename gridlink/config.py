@@ -30,6 +30,11 @@ Example (TOML)::
     seed = 0
     resolution = "1min"
     method = "model"              # model | tdp | mean | lut
+    # allow_implausible = ["pue"] # accept a value outside its plausible range on purpose
+
+Numbers must be numbers (``pue = "1.3"`` and ``pue = true`` are refused), a duration
+needs a unit (``horizon = 120`` is refused: write ``"120s"`` or ``horizon_s = 120``),
+and YAML files may not repeat a key (docs/hardening.md).
 """
 
 from __future__ import annotations
