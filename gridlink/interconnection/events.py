@@ -888,11 +888,11 @@ def ride_through(
     moved = which >= 0
     ret: list[Any] = [pd.NaT] * n_r
     end = rack_mw.index[-1] + (rack_mw.index[1] - rack_mw.index[0])
-    for i, r in enumerate(np.flatnonzero(moved)):
-        back = sag_list[which[r]].end + pd.Timedelta(
-            seconds=float(table["return_delay_s"].iloc[r] + i * settings.stagger_s)
+    for i, rk in enumerate(np.flatnonzero(moved).tolist()):
+        back = sag_list[which[rk]].end + pd.Timedelta(
+            seconds=float(table["return_delay_s"].iloc[rk] + i * settings.stagger_s)
         )
-        ret[r] = back if back <= end else pd.NaT
+        ret[rk] = back if back <= end else pd.NaT
     event = apply_transfers(
         rack_mw, moved.astype(float), transfer, ret,
         return_ramp_mw_per_min=settings.return_ramp_mw_per_min,

@@ -55,7 +55,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -92,6 +92,9 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Feeder backends of :func:`gridlink.feeder.run_feeder`.
+FeederBackend = Literal["auto", "fast", "pandapower"]
 
 #: What the event feeder study is and is not (printed in every output).
 QUASI_STATIC_NOTE: str = (
@@ -279,7 +282,7 @@ def run_event_study(
     step: str | pd.Timedelta = "250ms",
     reactive: ReactivePower | None = None,
     limits: Any = None,
-    backend: str = "auto",
+    backend: FeederBackend = "auto",
 ) -> EventStudy:
     """Run an event's load series through a feeder, with its no-event baseline.
 
@@ -330,10 +333,10 @@ def run_event_study(
         ) from exc
     res_e = run_feeder(
         net, bus, p_evt, q_mvar=reactive.q_mvar(p_evt), limits=limits, backend=backend
-    )  # type: ignore[arg-type]
+    )
     res_b = run_feeder(
         net, bus, p_base, q_mvar=reactive.q_mvar(p_base), limits=limits, backend=backend
-    )  # type: ignore[arg-type]
+    )
     drop = event.drop_time
     back = event.restored_time
     bounds = [("before", None, drop), ("during", drop, back), ("after", back, None)]
@@ -545,7 +548,7 @@ def run_study(
     reactive: ReactivePower | None = None,
     limits: Any = None,
     system_load: pd.Series | None = None,
-    backend: str = "auto",
+    backend: FeederBackend = "auto",
 ) -> InterconnectionStudy:
     """Run the whole interconnection study on a facility's PCC load.
 
@@ -605,7 +608,7 @@ def run_study(
         Bad inputs, each naming the field.
     """
     from gridlink.feeder import load_network, run_feeder
-    from gridlink.resample import resample_energy
+    from gridlink.resample import ResampleError, resample_energy
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -749,12 +752,12 @@ def run_study(
     if normal_freq is not None:
         try:
             p_norm = resample_energy(p, normal_freq) if pd.Timedelta(normal_freq) != step else p
-        except Exception as exc:  # ResampleError with the reason
+        except (ResampleError, ValueError) as exc:
             raise InterconnectionError(f"normal_freq: {exc}") from exc
         rp = reactive or ReactivePower()
         normal = run_feeder(
             net, bus, p_norm, q_mvar=rp.q_mvar(p_norm), limits=limits, backend=backend
-        )  # type: ignore[arg-type]
+        )
     timings["feeder_s"] = time.perf_counter() - t0
 
     coincidence = None
