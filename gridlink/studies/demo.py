@@ -512,6 +512,13 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
         files["expansion_summary"] = out / "expansion_summary.csv"
         files["expansion_facility_p_set"] = out / "expansion_facility_p_set.csv"
         timings["expansion_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        from gridlink.interconnection.demo import demo_section
+
+        facts, lines = demo_section(results["model"], out)
+        summary["interconnection"] = {**facts, "lines": lines}
+        files["interconnection_report"] = out / "interconnection" / "report.html"
+        timings["interconnection_s"] = time.perf_counter() - t0
 
     files["summary"] = out / "summary.json"
     summary["files"] = {k: str(v) for k, v in files.items()}
@@ -566,6 +573,8 @@ def format_report(report: DemoReport) -> str:
         lines.append(
             pd.DataFrame(expansion["summary"]).to_string(float_format=lambda v: f"{v:.4g}")
         )
+    if "interconnection" in report.summary:
+        lines.append("\n" + "\n".join(report.summary["interconnection"]["lines"]))
     lines.append("\nData: " + AZURE_ATTRIBUTION)
     lines.append("\nFiles:")
     for name, path in report.files.items():
