@@ -4,13 +4,20 @@
 :mod:`.traffic` (per-replica request schedules, shared intensity, Azure offsets, diurnal
 shape), :mod:`.run` (rack groups, chunks, warm-up/cool-down margins, bounded-memory
 inference, dask) and
-:mod:`.result` (FacilityResult, assembly, energy-conserving resampling).
+:mod:`.result` (FacilityResult, assembly, energy-conserving resampling);
+:mod:`.flex_spec` and :mod:`.flexibility` (GPU power caps and curtailment windows with
+their service cost, issue 15).
 
 Re-exports every name of the former module ``traces.facility``.
 """
 
 from traces import (
     DT_S,
+)
+from traces.facility.flex_spec import (
+    CurtailmentWindow,
+    FlexibilityError,
+    FlexibilitySpec,
 )
 from traces.facility.result import (
     FacilityResult,
@@ -53,11 +60,14 @@ __all__ = [
     "Assignment",
     "BATCH_WINDOWS",
     "CHUNK_STEPS",
+    "CurtailmentWindow",
     "DT_S",
     "EDGE_MARGIN_S",
     "FacilityConfigError",
     "FacilityResult",
     "FacilitySpec",
+    "FlexibilityError",
+    "FlexibilitySpec",
     "METHODS",
     "PowerGenerator",
     "RackChunk",
