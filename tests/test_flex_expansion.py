@@ -132,3 +132,60 @@ def test_bad_flexibility_table_names_file_and_field(flex, match) -> None:
     with pytest.raises(ConfigError, match=match) as err:
         parse_facility_config(_config(flex), source="hall.toml")
     assert "hall.toml" in str(err.value)
+
+
+HALL_TOML = """
+[facility]
+rows = 1
+racks_per_row = 1
+servers_per_rack = 2
+gpus_per_server = 2
+
+[assignment]
+config = "qwen3-8b_H100_tp1"
+
+[workload]
+arrival = "azure"
+rate_per_replica_rps = 6.0
+
+[run]
+horizon = "10min"
+seed = 1
+resolution = "1min"
+
+[flexibility]
+gpu_power_cap_w = 400
+
+[flexibility.curtailment]
+start_h = 0.05
+end_h = 0.1
+pcc_limit_mw = 0.004
+deferrable_share = 0.5
+max_delay_h = 0.5
+"""
+
+
+def test_generate_command_runs_the_flexibility_table(tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from gridlink.cli import app
+
+    cfg = tmp_path / "hall.toml"
+    cfg.write_text(HALL_TOML)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(
+        app, ["generate", "--config", str(cfg), "--out", str(out), "--no-progress"]
+    )
+    assert r.exit_code == 0, r.output
+    flex = json.loads((out / "flexibility.json").read_text())
+    pcc = pd.read_parquet(out / "pcc_mw_250ms.parquet")["p_mw"].to_numpy()
+    k0, k1 = int(0.05 * 3600 / 0.25), int(0.1 * 3600 / 0.25)
+    assert pcc[k0:k1].max() <= 0.004 == flex["pcc limit [MW]"]
+    assert flex["requests deferred"] > 0 and "requests deferred" in r.output
+    # a window outside the horizon: one line, exit 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text(HALL_TOML.replace("end_h = 0.1", "end_h = 1.0"))
+    r = CliRunner().invoke(app, ["generate", "--config", str(bad), "--out", str(out)])
+    assert r.exit_code == 2 and "flexibility.curtailment.end_h=1.0 h lies outside" in r.output

@@ -54,6 +54,26 @@ def test_throughput_ratio_matches_hand_calculation_for_sharp_states() -> None:
         throughput_ratio(mu, np.zeros(3), w, 90.0, power_max_w=450.0)
 
 
+def test_state_dictionary_ratio_matches_the_measured_trace(h100_r4_dir) -> None:
+    """r(C) from the fitted states against the same ratio from the measured 250 ms power."""
+    from traces.measured.ingest import load_bundle
+
+    bundle = load_bundle(h100_r4_dir)
+    cfg = load_configuration(CID)
+    p = bundle.power_w.to_numpy()
+    mix = cfg.mixture
+    idle = float(mix.means_.min())
+    for cap in (431.0, 396.0, 362.0, 328.0):
+        measured = (
+            np.clip(np.minimum(p, cap) - idle, 0, None).sum() / np.clip(p - idle, 0, None).sum()
+        )
+        got = throughput_ratio(
+            mix.means_, mix.stds_, mix.weights_, cap, power_max_w=cfg.power_range_w[1]
+        )
+        assert got == pytest.approx(measured, abs=0.01), cap
+    assert measured < 0.75  # the caps do bind on this trace
+
+
 def test_clip_to_cap_clips_and_counts_the_energy() -> None:
     p = np.array([100.0, 350.0, 500.0, 200.0])
     out, clipped_j = clip_to_cap(p, 300.0)
