@@ -53,7 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 h instead of 24 h")
     args = parser.parse_args()
-    from gridlink.demo import default_configuration
+    from gridlink.studies.demo import default_configuration
 
     horizon = "1h" if args.quick else "24h"
     with tempfile.TemporaryDirectory() as tmp:

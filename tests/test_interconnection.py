@@ -11,18 +11,21 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from gridlink.interconnection import (
+from gridlink.stats import (
+    StatsError,
+    hours_above_levels,
+    load_duration_curve,
+    load_spectrum,
+    ramp_distribution,
+    ramp_window,
+)
+from gridlink.studies.interconnection import (
     InterconnectionError,
     LoadLossEvent,
     RackRideThrough,
     RideThroughEnvelope,
     Sag,
     apply_load_loss,
-    hours_above_levels,
-    load_duration_curve,
-    load_spectrum,
-    ramp_distribution,
-    ramp_window,
     ride_through,
     worst_case_loss,
 )
@@ -91,10 +94,11 @@ def test_ramps_of_a_linear_ramp() -> None:
 def test_ramp_window_below_resolution_is_refused() -> None:
     p = series(np.arange(120.0), step="1min")
     with pytest.raises(
-        InterconnectionError, match=r"window: 1s is shorter than the data's resolution 1min"
+        StatsError,
+        match=r"window: 1s is shorter than the profile step 1min \(the data's resolution\)",
     ):
         ramp_distribution(p, ("1s", "10min"))
-    with pytest.raises(InterconnectionError, match="window: 90s is not a whole number"):
+    with pytest.raises(StatsError, match="window: 90s is not a multiple of the profile step 1min"):
         ramp_window(p, "90s")
     with pytest.raises(UnitError, match="threshold"):
         ramp_window(p, "10min", threshold=3.0)
@@ -138,7 +142,7 @@ def test_spectrum_says_what_it_cannot_resolve() -> None:
     # a sine of amplitude 1 has variance 1/2
     assert b.loc[0.01, "power_mw2"] == pytest.approx(0.5, rel=0.01)
     assert "0.5 Hz" in sp.statement() and "not resolvable" in sp.statement()
-    with pytest.raises(InterconnectionError, match=r"bands_hz\[0\]"):
+    with pytest.raises(StatsError, match=r"bands_hz\[0\]"):
         load_spectrum(series(np.ones(100)), bands_hz=[(0.2, 0.1)])
 
 
@@ -157,7 +161,7 @@ def test_load_duration_curve_and_hours_above() -> None:
     assert shares["level_mw"].tolist() == [20.0, 40.0]
     assert shares["hours_above_h"].tolist() == [0.75, 0.0]
     assert shares["fraction_of_time"].tolist() == [0.375, 0.0]
-    with pytest.raises(InterconnectionError, match=r"shares_of_peak: \[1.5\] outside \[0, 1\]"):
+    with pytest.raises(StatsError, match=r"shares_of_peak: \[1.5\] outside \[0, 1\]"):
         hours_above_levels(p, shares_of_peak=[0.5, 1.5])
     thin = load_duration_curve(series(np.arange(1000.0)), max_points=11)
     assert len(thin) == 11 and thin["p_mw"].iloc[0] == 999.0 and thin["p_mw"].iloc[-1] == 0.0
@@ -294,7 +298,7 @@ def test_worst_case_loss() -> None:
 
 
 def test_reactive_power_conventions() -> None:
-    from gridlink.interconnection.study import ReactivePower
+    from gridlink.studies.interconnection.event_study import ReactivePower
 
     p = series([0.0, 1.0, 2.0])
     q = ReactivePower().q_mvar(p)
@@ -309,8 +313,8 @@ def test_reactive_power_conventions() -> None:
 
 
 def test_event_study_voltage_rises_when_load_drops_on_a_radial_feeder() -> None:
-    from gridlink.feeder import load_network
-    from gridlink.interconnection.study import run_event_study
+    from gridlink.grid.feeder import load_network
+    from gridlink.studies.interconnection.event_study import run_event_study
 
     net = load_network("case33bw")  # Baran & Wu 33-bus radial feeder, 12.66 kV
     rk = racks(4 * 240, [0.25, 0.25, 0.25, 0.25])  # 1 MW facility at the feeder's end bus 17
@@ -395,7 +399,7 @@ def test_interconnection_command(tmp_path: Path, config_id: str) -> None:
 
 def test_demo_has_an_interconnection_section(tmp_path: Path) -> None:
     """``gridlink demo`` runs the study on its hall and prints its lines (small hall)."""
-    from gridlink.demo import DemoOptions, format_report, run_demo
+    from gridlink.studies.demo import DemoOptions, format_report, run_demo
 
     opts = DemoOptions(
         out_dir=tmp_path / "demo", rows=1, racks_per_row=2, servers_per_rack=2, horizon_s=900.0,
@@ -418,7 +422,7 @@ def test_demo_has_an_interconnection_section(tmp_path: Path) -> None:
 
 
 def test_default_event_time_leaves_room_for_the_study_window() -> None:
-    from gridlink.interconnection.study import default_event_time
+    from gridlink.studies.interconnection.study import default_event_time
 
     p = np.ones(4 * 600)
     p[-1] = 9.0  # the peak in the last sample: no room for the event after it
@@ -432,7 +436,7 @@ def test_study_reports_coincidence_with_the_one_definition() -> None:
     """run_study's coincidence numbers are gridlink.stats' (one definition), checked by hand:
     the facility is 2 MW from 100 s to 200 s and 1 MW otherwise; the system peaks in the
     sixth minute, where the facility draws 1 MW; its 1-min peak is 2 MW (minute 2)."""
-    from gridlink.interconnection.study import racks_from_profile, run_study
+    from gridlink.studies.interconnection.study import racks_from_profile, run_study
 
     t = np.arange(4 * 600) * 0.25
     pcc = series(np.where((t >= 100) & (t < 200), 2.0, 1.0))

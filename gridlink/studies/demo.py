@@ -37,6 +37,7 @@ from typing import Any
 
 import pandas as pd
 
+from gridlink.studies._json import json_safe
 from traces.facility import (
     AZURE_ATTRIBUTION,
     METHODS,
@@ -369,20 +370,6 @@ def _example_bus() -> str:
 # ---------------------------------------------------------------------------- main job
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and obj != obj:  # NaN
-        return None
-    if hasattr(obj, "item"):
-        return obj.item()
-    return obj
-
-
 def run_demo(options: DemoOptions | None = None) -> DemoReport:
     """Run the main job and write its outputs (see the module docstring).
 
@@ -513,7 +500,7 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
         files["expansion_facility_p_set"] = out / "expansion_facility_p_set.csv"
         timings["expansion_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        from gridlink.interconnection.demo import demo_section
+        from gridlink.studies.interconnection.demo import demo_section
 
         facts, lines = demo_section(results["model"], out)
         summary["interconnection"] = {**facts, "lines": lines}
@@ -522,7 +509,7 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
 
     files["summary"] = out / "summary.json"
     summary["files"] = {k: str(v) for k, v in files.items()}
-    files["summary"].write_text(json.dumps(_json_safe(summary), indent=2), encoding="utf-8")
+    files["summary"].write_text(json.dumps(json_safe(summary), indent=2), encoding="utf-8")
     return DemoReport(
         table3=table3,
         oversubscription=over.answer,

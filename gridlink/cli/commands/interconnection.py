@@ -6,7 +6,7 @@ feeder``), computes the ramp distribution (1 s .. 1 h), the load-duration curve,
 spectrum, a load-loss event, the ride-through of given PCC sags and the worst-case
 loss, runs the normal and the event feeder studies (pandapower, quasi-static), and
 writes one report folder (``report.html`` + CSV/JSON + PNG; see
-:mod:`gridlink.interconnection.report`).  Definitions: ``docs/interconnection.md``.
+:mod:`gridlink.studies.interconnection.report`).  Definitions: ``docs/interconnection.md``.
 
 ``--event`` and ``--sag`` take ``key=value`` lists::
 
@@ -63,13 +63,13 @@ def _number(value: str, option: str) -> float:
 
 
 def parse_event(text: str | None, pcc: Any) -> Any:
-    """``--event`` -> :class:`~gridlink.interconnection.events.LoadLossEvent` (None if absent).
+    """``--event`` -> :class:`~gridlink.studies.interconnection.load_loss.LoadLossEvent` (None if absent).
 
     Without ``at=`` the event starts at
-    :func:`gridlink.interconnection.study.default_event_time` of ``pcc``.
+    :func:`gridlink.studies.interconnection.study.default_event_time` of ``pcc``.
     """
-    from gridlink.interconnection.events import LoadLossEvent
-    from gridlink.interconnection.study import default_event_time
+    from gridlink.studies.interconnection.load_loss import LoadLossEvent
+    from gridlink.studies.interconnection.study import default_event_time
 
     if text is None:
         return None
@@ -87,8 +87,8 @@ def parse_event(text: str | None, pcc: Any) -> Any:
 
 
 def parse_sag(text: str) -> Any:
-    """``--sag`` -> :class:`~gridlink.interconnection.events.Sag`."""
-    from gridlink.interconnection.events import Sag
+    """``--sag`` -> :class:`~gridlink.studies.interconnection.ride_through.Sag`."""
+    from gridlink.studies.interconnection.ride_through import Sag
 
     kv = _pairs(text, _SAG_KEYS, "--sag")
     for key in ("at", "v", "duration"):
@@ -142,17 +142,18 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         from gridlink.config import ConfigError, load_facility_config
-        from gridlink.feeder import FeederError, Limits
-        from gridlink.interconnection.events import (
-            PRC024_LOW_VOLTAGE,
-            RackRideThrough,
-            RideThroughEnvelope,
-            rack_pcc_mw,
-        )
-        from gridlink.interconnection.report import check_out_dir, write_report
-        from gridlink.interconnection.study import ReactivePower, racks_from_profile, run_study
+        from gridlink.grid.feeder import FeederError, Limits
         from gridlink.profiles import ProfileFileError, read_profile
         from gridlink.resample import ResampleError
+        from gridlink.studies.interconnection.envelope import (
+            PRC024_LOW_VOLTAGE,
+            RideThroughEnvelope,
+        )
+        from gridlink.studies.interconnection.event_study import ReactivePower
+        from gridlink.studies.interconnection.report import check_out_dir, write_report
+        from gridlink.studies.interconnection.ride_through import RackRideThrough
+        from gridlink.studies.interconnection.study import racks_from_profile, run_study
+        from gridlink.studies.interconnection.transfers import rack_pcc_mw
         from gridlink.units import UnitError
 
         def fail(exc: Exception) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gridlink.interconnection.events import rack_pcc_mw
-from gridlink.interconnection.report import write_report
-from gridlink.interconnection.study import run_study
+from gridlink.studies.interconnection.report import write_report
+from gridlink.studies.interconnection.study import run_study
+from gridlink.studies.interconnection.transfers import rack_pcc_mw
 
 __all__ = ["demo_section"]
 
