@@ -157,7 +157,8 @@ def series_with_unit(series: pd.Series, unit: str) -> pd.Series:
     Returns
     -------
     pandas.Series, shape (T,)
-        Float64 copy with ``attrs["unit"] == unit``.
+        Float64 copy with ``attrs["unit"] == unit``; a unit suffix of the name follows
+        the declaration (``p_mw`` declared ``"kW"`` becomes ``p_kw``).
 
     Raises
     ------
@@ -167,6 +168,7 @@ def series_with_unit(series: pd.Series, unit: str) -> pd.Series:
     _parse_unit(unit, name="unit")  # UnitError for an unknown unit
     out = series.astype(np.float64).copy()
     out.attrs["unit"] = unit
+    out.name = _truthful_name(out.name, unit)
     return out
 
 
@@ -209,12 +211,23 @@ def series_to_magnitude(series: Any, unit: str, *, name: str) -> pd.Series:
     out = series.astype(np.float64) * factor
     out.attrs = dict(series.attrs)
     out.attrs["unit"] = unit
-    if isinstance(out.name, str) and "_" in out.name:
-        stem, suffix = out.name.rsplit("_", 1)
-        if suffix.lower() in _NAME_SUFFIX_UNITS and _NAME_SUFFIX_UNITS[suffix.lower()] != unit:
-            # the name travels with the values: keep it truthful (site_kw -> site_mw)
-            out.name = f"{stem}_{unit.lower()}" if unit.lower() in _NAME_SUFFIX_UNITS else stem
+    out.name = _truthful_name(out.name, unit)
     return out
+
+
+def _truthful_name(name: Any, unit: str) -> Any:
+    """A Series name whose unit suffix follows ``unit`` (``site_kw`` -> ``site_mw``).
+
+    Used where gridlink itself declares or converts a Series' unit, so that the name it
+    carries on never contradicts ``attrs["unit"]`` (:func:`declared_unit` refuses that).
+    """
+    if isinstance(name, str) and "_" in name:
+        stem, suffix = name.rsplit("_", 1)
+        if suffix.lower() in _NAME_SUFFIX_UNITS and ureg.Unit(
+            _NAME_SUFFIX_UNITS[suffix.lower()]
+        ) != ureg.Unit(unit):
+            return f"{stem}_{unit.lower()}" if unit.lower() in _NAME_SUFFIX_UNITS else stem
+    return name
 
 
 def quantity(magnitude: Any, unit: str) -> pint.Quantity:

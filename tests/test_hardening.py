@@ -305,6 +305,10 @@ def test_conversion_keeps_the_name_truthful() -> None:
     out = series_to_magnitude(s, "MW", name="s")
     assert out.name == "site_mw" and out.iloc[0] == 1.5
     assert declared_unit(out, name="s") == "MW"
+    # declaring a unit on a Series named for another one renames it with the declaration
+    kw = series_with_unit(pd.Series([2.0], name="p_mw") * 1e3, "kW")
+    assert kw.name == "p_kw" and declared_unit(kw, name="s") == "kW"
+    assert series_with_unit(pd.Series([2.0], name="p_mw"), "megawatt").name == "p_mw"
 
 
 # ---- 7. PyPSA snapshot weightings; 2. facility MW ------------------------------------
