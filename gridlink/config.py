@@ -47,6 +47,7 @@ and YAML files may not repeat a key (docs/hardening.md).
     pcc_limit_mw = 2.0            # [MW]
     deferrable_share = 0.2        # latency-tolerant share of requests, in [0, 1]
     max_delay_h = 1.0             # [h]
+    release = "deadline"          # or "window_end": hold deferred work to the window's end
 """
 
 from __future__ import annotations
@@ -141,7 +142,9 @@ class RunConfig:
     flexibility: FlexibilitySpec | None = None
 
 
-_CURTAILMENT_KEYS = {"start_h", "end_h", "pcc_limit_mw", "deferrable_share", "max_delay_h"}
+_CURTAILMENT_KEYS = {
+    "start_h", "end_h", "pcc_limit_mw", "deferrable_share", "max_delay_h", "release",
+}  # fmt: skip
 
 
 def _flexibility(table: dict[str, Any], spec: FacilitySpec, where: str) -> FlexibilitySpec:

@@ -147,13 +147,14 @@ def test_compare_power_cap_reports_both_runs() -> None:
 # ----------------------------------------------------------------------------- curtailment
 
 
-@pytest.fixture(scope="module")
-def curtailment():
+@pytest.fixture(scope="module", params=["deadline", "window_end"])
+def curtailment(request):
     spec = _spec(horizon_s=1800.0)
     base = simulate_flexible(spec, FlexibilitySpec())
     limit = 0.85 * float(base.result.pcc_mw_250ms.max())
     window = CurtailmentWindow(start_h=0.125, end_h=0.25, pcc_limit_mw=limit,
-                               deferrable_share=0.3, max_delay_h=0.1)  # fmt: skip
+                               deferrable_share=0.3, max_delay_h=0.05,
+                               release=request.param)  # fmt: skip
     return spec, simulate_curtailment(spec, FlexibilitySpec(curtailment=window))
 
 
@@ -165,6 +166,10 @@ def test_curtailment_keeps_pcc_under_the_limit_in_the_window(curtailment) -> Non
     assert res.baseline.result.pcc_mw_250ms.to_numpy()[k0:k1].max() > res.window.pcc_limit_mw
     assert res.summary["energy shifted [MWh]"] > 0
     assert res.window_end - res.window_start == pd.Timedelta(minutes=7.5)
+    # requests entering the queue in the window are slowed by the window cap's stretch
+    req = res.curtailed.requests
+    entered = (req["release_s"] >= 0.125 * 3600) & (req["release_s"] < 0.25 * 3600)
+    assert (req.loc[entered, "stretch"] > 1.0).all() and (req.loc[~entered, "stretch"] == 1.0).all()
 
 
 def test_curtailment_reports_every_deferred_request(curtailment) -> None:
@@ -176,15 +181,19 @@ def test_curtailment_reports_every_deferred_request(curtailment) -> None:
         req[key].sort_values(key).reset_index(drop=True),
         base[key].sort_values(key).reset_index(drop=True),
     )
-    t0, t1 = 0.125 * 3600, 0.25 * 3600
+    t0, t1, delay_s = 0.125 * 3600, 0.25 * 3600, 0.05 * 3600
     d = req[req["deferred"]]
     assert ((d["arrival_s"] >= t0) & (d["arrival_s"] < t1)).all()
-    assert (d["release_s"] == t1).all()
-    assert (d["start_s"] >= t1).all()
+    if res.window.release == "window_end":
+        assert (d["release_s"] == t1).all()
+    else:  # held as long as allowed, at most to the window's end
+        np.testing.assert_allclose(d["release_s"], np.minimum(d["arrival_s"] + delay_s, t1))
+        assert (d["release_s"] < t1).any()
+    assert (d["start_s"] >= d["release_s"]).all()
     in_window = ((req["arrival_s"] >= t0) & (req["arrival_s"] < t1)).sum()
     share = len(d) / in_window  # binomial: 4 sigma around 0.3
     assert abs(share - 0.3) < 4 * np.sqrt(0.3 * 0.7 / in_window)
-    late = ((d["release_s"] - d["arrival_s"]) / 3600.0 > 0.1).sum()
+    late = ((d["first_token_s"] - d["arrival_s"]) > delay_s).sum()
     s = res.summary
     assert s["requests deferred"] == len(d)
     assert s["deferred beyond max delay"] == late > 0

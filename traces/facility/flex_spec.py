@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from traces import DT_S
 from traces.facility.spec import FacilityConfigError, FacilitySpec
@@ -49,8 +49,14 @@ class CurtailmentWindow:
         Fraction in [0, 1] of requests that are latency-tolerant (deferred when they
         arrive in the window).
     max_delay_h : float
-        Longest acceptable wait of a deferred request [h], > 0; longer waits are served
-        anyway and counted as late.
+        Longest acceptable time to first token of a deferred request [h], > 0; a deferred
+        request whose first token comes later is still served, and counted as late.
+    release : {"deadline", "window_end"}
+        When a deferred request enters the queue: ``"deadline"`` (default) at
+        ``min(arrival + max_delay_h, end_h)``, so it waits as long as it may and, if that
+        is inside the window, is served there under the window's cap; ``"window_end"``
+        holds every deferred request to the end of the window (all of the deferred work
+        moves out of the window, the rebound is largest).
 
     Raises
     ------
@@ -63,6 +69,7 @@ class CurtailmentWindow:
     pcc_limit_mw: float
     deferrable_share: float = 0.0
     max_delay_h: float = 1.0
+    release: Literal["deadline", "window_end"] = "deadline"
 
     def __post_init__(self) -> None:
         f = "flexibility.curtailment."
@@ -86,6 +93,10 @@ class CurtailmentWindow:
         delay = _number(self.max_delay_h, f + "max_delay_h")
         if delay <= 0:
             raise FlexibilityError(f"{f}max_delay_h must be > 0 [h], got {delay}")
+        if self.release not in ("deadline", "window_end"):
+            raise FlexibilityError(
+                f"{f}release must be 'deadline' or 'window_end', got {self.release!r}"
+            )
         for name, v in (("start_h", start), ("end_h", end), ("pcc_limit_mw", limit),
                         ("deferrable_share", share), ("max_delay_h", delay)):  # fmt: skip
             object.__setattr__(self, name, v)
