@@ -15,7 +15,7 @@ __all__ = ["demo_section"]
 def demo_section(result: Any, out_dir: str | Path) -> tuple[dict[str, Any], list[str]]:
     """The interconnection section of ``gridlink demo`` (a short study of the hall).
 
-    Runs :func:`run_study` on the hall's 250 ms PCC load with the defaults (all
+    Runs :func:`~.study.run_study` on the hall's 250 ms PCC load with the defaults (all
     servers to UPS for 60 s at the highest load whose window fits, CIGRE MV bus 1 with loads x0.5, 250 ms event
     study, no whole-horizon feeder run -- the demo has its own), writes
     ``interconnection/`` (the report) under ``out_dir`` and returns the JSON facts and

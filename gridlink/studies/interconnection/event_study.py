@@ -13,7 +13,7 @@ loading after the load has changed, not the electromechanical (RMS) or
 electromagnetic (EMT) transient.  A dynamic study (e.g. PSS/E or PowerFactory with
 NERC's PERC1 load model [1]_) needs the facility's ``P(t)``, ``Q(t)`` at the event
 and the per-rack ride-through parameters, which this module exports as CSV with
-units (:func:`export_dynamic_inputs`).
+units (:func:`~.study.export_dynamic_inputs`).
 
 **Reactive power convention** (:class:`ReactivePower`): consumer (load) sign
 convention as pandapower's ``load`` table -- ``p_mw > 0`` is drawn from the grid,

@@ -134,7 +134,7 @@ def apply_load_loss(rack_mw: pd.DataFrame, event: LoadLossEvent) -> EventResult:
     Parameters
     ----------
     rack_mw : pandas.DataFrame, shape (T, n_racks)
-        Per-rack PCC load [MW] on the 250 ms grid (:func:`rack_pcc_mw`);
+        Per-rack PCC load [MW] on the 250 ms grid (:func:`~.transfers.rack_pcc_mw`);
         ``attrs["servers_per_rack"]`` (default 1) sets the server granularity.
     event : LoadLossEvent
 
@@ -147,7 +147,7 @@ def apply_load_loss(rack_mw: pd.DataFrame, event: LoadLossEvent) -> EventResult:
     Raises
     ------
     InterconnectionError
-        As :func:`apply_transfers`; an event outside the series.
+        As :func:`~.transfers.apply_transfers`; an event outside the series.
     """
     rack_mw = _check_racks(rack_mw)
     n_r = rack_mw.shape[1]

@@ -231,13 +231,13 @@ def ride_through(
     Parameters
     ----------
     rack_mw : pandas.DataFrame, shape (T, n_racks)
-        Per-rack PCC load [MW] (:func:`rack_pcc_mw`).
+        Per-rack PCC load [MW] (:func:`~.transfers.rack_pcc_mw`).
     sags : Sag or sequence of Sag
         Rectangular sags at the PCC (e.g. from a dynamic study or a fault record),
         in time order.
     settings : RackRideThrough, optional
         The racks' transfer model (default :class:`RackRideThrough()`).
-    envelope : RideThroughEnvelope, default :data:`PRC024_LOW_VOLTAGE`
+    envelope : RideThroughEnvelope, default :data:`~.envelope.PRC024_LOW_VOLTAGE`
         Low-side voltage envelope the decisions are checked against (the default is
         a format example, not ERCOT's LEL table).
 
@@ -248,7 +248,7 @@ def ride_through(
     Raises
     ------
     InterconnectionError
-        Bad inputs (as :class:`RackRideThrough`, :func:`apply_transfers`), sags not
+        Bad inputs (as :class:`RackRideThrough`, :func:`~.transfers.apply_transfers`), sags not
         in time order, or an envelope that is not low-side voltage.
     """
     rack_mw = _check_racks(rack_mw)

@@ -13,7 +13,7 @@ Load ride-through rules need as inputs [3]_:
   (:mod:`.load_loss`, :mod:`.ride_through`), and the worst-case simultaneous loss
   against a limit;
 * the normal feeder study over the whole horizon and the **event feeder study**
-  over a window around each event at 250 ms or 1 s (:func:`run_event_study`):
+  over a window around each event at 250 ms or 1 s (:func:`~.event_study.run_event_study`):
   voltages before, during and after the loss (the over-voltage when load drops),
   transformer loading, and convergence reported step by step;
 * the facility's coincidence with a given system load, with the one definition

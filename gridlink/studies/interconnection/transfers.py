@@ -153,7 +153,8 @@ def apply_transfers(
 ) -> EventResult:
     """Remove each rack's load (a fraction of it) from its drop to its return time.
 
-    The general form behind :func:`apply_load_loss` and :func:`ride_through`.  With
+    The general form behind :func:`~.load_loss.apply_load_loss` and
+    :func:`~.ride_through.ride_through`.  With
     ``U(t) = sum_r f_r P_r(t) [t >= drop_r]`` the load ever dropped and
     ``E(t) = sum_r f_r P_r(t) [t >= return_r]`` the load allowed back, the load
     restored is ``R(t) = E(t)`` (at once) or ``min(E(t), rho / 60 * (t - t0))`` with
