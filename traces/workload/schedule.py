@@ -43,7 +43,7 @@ import pandas as pd
 from traces.fields import as_number
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from traces.ingest import MeasuredBundle
+    from traces.measured.ingest import MeasuredBundle
 
 logger = logging.getLogger(__name__)
 
