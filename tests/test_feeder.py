@@ -348,8 +348,8 @@ def test_cli_feeder_writes_tables_and_plot(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from gridlink.cli_errors import HandledGroup
-    from gridlink.commands.feeder import register
+    from gridlink.cli.commands.feeder import register
+    from gridlink.cli.errors import HandledGroup
 
     app = typer.Typer(cls=HandledGroup)  # the gridlink app's error handler (exit 2)
     register(app)

@@ -663,7 +663,7 @@ def test_help_shows_units_in_brackets() -> None:
 def test_a_genuine_bug_keeps_its_traceback() -> None:
     import typer
 
-    from gridlink.cli_errors import HandledGroup
+    from gridlink.cli.errors import HandledGroup
 
     bug_app = typer.Typer(cls=HandledGroup, pretty_exceptions_enable=False)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gridlink.cli_errors import name_flags
+from gridlink.cli.errors import name_flags
 
 
 def register(app: typer.Typer) -> None:
@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run the main job and print where its tables, plots and summary.json are."""
-        from gridlink.demo import DemoOptions, format_report, run_demo
+        from gridlink.studies.demo import DemoOptions, format_report, run_demo
         from traces.outputs import check_output
 
         check_output(out, overwrite=overwrite, folder=True, name="--out")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gridlink.cli_errors import name_flags
+from gridlink.cli.errors import name_flags
 
 
 def register(app: typer.Typer) -> None:
@@ -71,8 +71,8 @@ def register(app: typer.Typer) -> None:
         (capacities MW/MWh, system cost USD, coincident peak, unserved energy, prices)."""
         import pandas as pd
 
-        from gridlink.expansion import comparison_profiles, run_expansion_study
-        from gridlink.grid_pypsa import export_load_csv
+        from gridlink.grid.expansion import comparison_profiles, run_expansion_study
+        from gridlink.grid.pypsa import export_load_csv
         from traces.outputs import check_output, staged_folder
 
         if (profile is None) == (config is None):
