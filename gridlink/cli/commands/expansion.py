@@ -90,6 +90,8 @@ def register(app: typer.Typer) -> None:
         if profile is None:
             from gridlink.annual import AnnualScenario, FleetPhase, annual_load, nameplate_mw
 
+            assert config is not None  # exactly one of --profile / --config, checked above
+
             try:
                 day0 = pd.Timestamp(start, tz="UTC").floor("D")
             except ValueError as exc:

@@ -8,7 +8,8 @@ import copy
 import logging
 import math
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -19,10 +20,13 @@ from gridlink.grid.feeder.result import FeederResult
 from gridlink.units import UnitError, check_facility_mw, series_to_magnitude
 from traces.fields import allowed_keys, as_number, check_plausible
 
+if TYPE_CHECKING:  # typing only: pandapower is imported where it runs
+    from pandapower.auxiliary import pandapowerNet
+
 logger = logging.getLogger(__name__)
 
 
-def read_profile(path: str | Any) -> pd.Series:
+def read_profile(path: str | Path) -> pd.Series:
     """Read a facility PCC profile file (the ``gridlink feeder`` input format).
 
     The format is :mod:`gridlink.profiles`'s: Parquet (or CSV) with a ``p_mw`` column
@@ -50,7 +54,7 @@ def read_profile(path: str | Any) -> pd.Series:
         raise FeederError(str(exc)) from exc
 
 
-def read_profile_q(path: str | Any) -> pd.Series | None:
+def read_profile_q(path: str | Path) -> pd.Series | None:
     """The optional ``q_mvar`` column [Mvar] of a profile file (see :func:`read_profile`), or None."""
     from gridlink.profiles import ProfileFileError, read_column, read_profile_frame
 
@@ -212,7 +216,7 @@ def _facility_q(
 
 
 def run_feeder(
-    net: Any,
+    net: pandapowerNet,
     bus: int,
     profile: pd.Series,
     *,
