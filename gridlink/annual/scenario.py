@@ -15,7 +15,7 @@ import pandas as pd
 from traces.fields import allowed_keys, as_integer, as_number, check_plausible
 
 if TYPE_CHECKING:  # typing only; imported where it runs
-    from traces.schedule import TokenDistribution
+    from traces.workload.schedule import TokenDistribution
 
 DT_S = 0.25  # the generator's step [s] (traces.DT_S)
 
@@ -264,7 +264,7 @@ class AnnualScenario:
 
 
 def _tokens(tokens: str, n_in: int, n_out: int) -> TokenDistribution:
-    from traces.schedule import TokenDistribution
+    from traces.workload.schedule import TokenDistribution
 
     if tokens == "fixed":
         return TokenDistribution.constant(int(n_in), int(n_out))

@@ -170,7 +170,7 @@ def default_configuration() -> str:
     RuntimeError
         No configuration is shipped.
     """
-    from traces.registry import available_ids
+    from traces.model.registry import available_ids
 
     ids = available_ids()
     if DEFAULT_CONFIG_ID in ids:
@@ -186,7 +186,7 @@ def demo_spec(options: DemoOptions) -> FacilitySpec:
     cid = options.config_id or default_configuration()
     gpus = options.gpus_per_server
     if gpus is None:
-        from traces.registry import load_configuration
+        from traces.model.registry import load_configuration
 
         gpus = int(load_configuration(cid).tp)
     return FacilitySpec(
