@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from gridlink.studies._json import json_safe
 from traces.facility import (
     AZURE_ATTRIBUTION,
     METHODS,
@@ -360,20 +361,6 @@ def _example_bus() -> str:
 # ---------------------------------------------------------------------------- main job
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and obj != obj:  # NaN
-        return None
-    if hasattr(obj, "item"):
-        return obj.item()
-    return obj
-
-
 def run_demo(options: DemoOptions | None = None) -> DemoReport:
     """Run the main job and write its outputs (see the module docstring).
 
@@ -390,7 +377,7 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
     final = Path(opts.out_dir)
     with staged_folder(final, overwrite=opts.overwrite, name="out_dir") as out:
         report = _run_demo_into(opts, out)
-    report.files = {k: final / Path(v).name for k, v in report.files.items()}
+    report.files = {k: final / Path(v).relative_to(out) for k, v in report.files.items()}
     return report
 
 
@@ -513,10 +500,21 @@ def _run_demo_into(opts: DemoOptions, out: Path) -> DemoReport:
         files["expansion_summary"] = out / "expansion_summary.csv"
         files["expansion_facility_p_set"] = out / "expansion_facility_p_set.csv"
         timings["expansion_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        from gridlink.studies.interconnection.demo import demo_section
+
+        facts, lines = demo_section(results["model"], out)
+        # the report is written into the staged folder; name where it will be
+        staged, shown = str(out / "interconnection"), str(final / "interconnection")
+        facts["report"] = str(facts["report"]).replace(staged, shown)
+        lines = [line.replace(staged, shown) for line in lines]
+        summary["interconnection"] = {**facts, "lines": lines}
+        files["interconnection_report"] = out / "interconnection" / "report.html"
+        timings["interconnection_s"] = time.perf_counter() - t0
 
     files["summary"] = out / "summary.json"
-    summary["files"] = {k: str(final / v.name) for k, v in files.items()}
-    files["summary"].write_text(json.dumps(_json_safe(summary), indent=2), encoding="utf-8")
+    summary["files"] = {k: str(final / v.relative_to(out)) for k, v in files.items()}
+    files["summary"].write_text(json.dumps(json_safe(summary), indent=2), encoding="utf-8")
     return DemoReport(
         table3=table3,
         oversubscription=over.answer,
@@ -567,6 +565,8 @@ def format_report(report: DemoReport) -> str:
         lines.append(
             pd.DataFrame(expansion["summary"]).to_string(float_format=lambda v: f"{v:.4g}")
         )
+    if "interconnection" in report.summary:
+        lines.append("\n" + "\n".join(report.summary["interconnection"]["lines"]))
     lines.append("\nData: " + AZURE_ATTRIBUTION)
     lines.append("\nFiles:")
     for name, path in report.files.items():
