@@ -74,7 +74,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -397,7 +397,7 @@ def _regular_grid(
 
 
 def _check_power_readings(
-    power_w: np.ndarray, path: Path, gpu: str | None, allow: Sequence[str]
+    power_w: np.ndarray, path: Path, gpu: str | None, allow: Collection[str]
 ) -> None:
     """Refuse impossible board power: negative readings, or far above the GPU's TDP."""
     negative = np.flatnonzero(power_w < 0)
@@ -430,7 +430,7 @@ def _read_power_csv(
     *,
     gpu_indices: Sequence[int] | None = None,
     gpu: str | None = None,
-    allow_implausible: Sequence[str] = (),
+    allow_implausible: Collection[str] = (),
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Read an nvidia-smi CSV -> (sample epoch ns, node power W) per distinct timestamp."""
     _require_file(path, "power log")
@@ -806,21 +806,22 @@ def load_bundle(
     active, active_info = _active_on_grid(power_w.index, engine, dt_s)
     requests, request_info = _requests_frame(_read_json(requests_path), requests_path, None)
 
-    expected_samples = ((manifest.get("instrumentation") or {}).get("power") or {}).get("samples")
+    recorded = ((manifest.get("instrumentation") or {}).get("power") or {}).get("samples")
     # samples missing beyond the bridged gaps: the log was cut (at its end or start)
     n_missing = 0
-    if expected_samples is not None:
-        n_missing = int(expected_samples) - grid_info["n_samples"]
+    expected_samples = 0 if recorded is None else int(recorded)
+    if recorded is not None:
+        n_missing = expected_samples - grid_info["n_samples"]
         n_missing -= sum(int(g["n_missing"]) for g in grid_info["gaps"])
     if n_missing > 0 and not allow_truncated:
         raise BundleError(
             f"{power_path}: {grid_info['n_samples']} power samples but the manifest records "
             f"{expected_samples}: {n_missing} sample(s) "
-            f"({100 * n_missing / int(expected_samples):.1f} %) missing beyond the bridged "
+            f"({100 * n_missing / expected_samples:.1f} %) missing beyond the bridged "
             "gaps, the log is cut short and fit / evaluation would run on part of the run. "
             "Restore the whole file, or pass allow_truncated=True knowingly"
         )
-    if expected_samples is not None and int(expected_samples) != grid_info["n_samples"]:
+    if recorded is not None and expected_samples != grid_info["n_samples"]:
         logger.warning(
             "%s: %d power samples but the manifest says %s (file trimmed or incomplete?)",
             power_path,
@@ -833,7 +834,7 @@ def load_bundle(
         **active_info,
         **request_info,
         **_requests_outside(requests, power_w, requests_path),
-        "manifest_power_samples": expected_samples,
+        "manifest_power_samples": recorded,
         "n_samples_missing": max(n_missing, 0),
         "n_engine_rows": len(engine),
         "format": "powertrace_sim",
