@@ -18,15 +18,12 @@ from gridlink.annual import (
     AnnualScenario,
     FleetPhase,
     ResponseCurve,
-    _fit_level,
-    _mod_law,
-    _mod_weights,
-    _ncs_basis,
     annual_load,
     calibrate_response,
     nameplate_mw,
 )
-from gridlink.grid_pypsa import add_facility_load
+from gridlink.annual.calibration import _fit_level, _mod_law, _mod_weights, _ncs_basis
+from gridlink.grid.pypsa import add_facility_load
 
 
 def _linear_curve(config_id: str = "cfg_tp1", tp: int = 1, *, a: float = 100.0, b: float = 50.0,

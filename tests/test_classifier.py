@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from traces import classifier
 from traces.classifier import (
     BiGRUNet,
     ClassifierError,
@@ -14,6 +13,7 @@ from traces.classifier import (
     _bigru_logits,
     iter_windows,
 )
+from traces.states import classifier
 
 #: Tolerance on the max abs difference of state probabilities between windowed
 #: (window 8192, the configuration's ``inference_overlap`` on each side, chosen at fit time
@@ -257,7 +257,7 @@ def test_c_kernel_builds_agree() -> None:
     code = (
         "import numpy as np, torch\n"
         "from traces.classifier import BiGRUNet, _bigru_logits\n"
-        "import traces._bigru as b\n"
+        "import traces.states._bigru as b\n"
         "torch.manual_seed(5); net = BiGRUNet(2, 7).eval(); x = torch.randn(7, 500, 2)\n"
         "with torch.inference_mode(): out = _bigru_logits(net, x).numpy()\n"
         "import sys; np.save(sys.argv[1], out); print(b.BUILD)\n"

@@ -1,0 +1,81 @@
+"""Facility simulation: servers -> racks -> the facility's point of common coupling (PCC).
+
+:mod:`.spec` (FacilitySpec, WorkloadScenario, Assignment and their validation),
+:mod:`.traffic` (per-replica request schedules, shared intensity, Azure offsets, diurnal
+shape), :mod:`.run` (rack groups, chunks, whole-sequence inference, dask) and
+:mod:`.result` (FacilityResult, assembly, energy-conserving resampling).
+
+Re-exports every name of the former module ``traces.facility``.
+"""
+
+from traces import (
+    DT_S,
+)
+from traces.facility.result import (
+    FacilityResult,
+    RackChunk,
+    assemble,
+    resample_energy_mean,
+)
+from traces.facility.run import (
+    BATCH_WINDOWS,
+    CHUNK_STEPS,
+    LONG_WINDOW,
+    WHOLE_SEQUENCE_MAX_STEPS,
+    WHOLE_SEQUENCE_MIN_REPLICAS,
+    _make_client,
+    iter_racks,
+    rack_groups,
+    simulate_facility,
+    simulate_methods,
+    simulate_rack,
+    simulate_racks,
+    validate_configurations,
+)
+from traces.facility.spec import (
+    METHODS,
+    Assignment,
+    FacilityConfigError,
+    FacilitySpec,
+    WorkloadScenario,
+)
+from traces.facility.traffic import (
+    AZURE_ATTRIBUTION,
+    replica_schedule,
+    server_seed,
+    shared_intensity,
+)
+from traces.power.generator import (
+    PowerGenerator,
+)
+
+__all__ = [
+    "AZURE_ATTRIBUTION",
+    "Assignment",
+    "BATCH_WINDOWS",
+    "CHUNK_STEPS",
+    "DT_S",
+    "FacilityConfigError",
+    "FacilityResult",
+    "FacilitySpec",
+    "LONG_WINDOW",
+    "METHODS",
+    "PowerGenerator",
+    "RackChunk",
+    "WHOLE_SEQUENCE_MAX_STEPS",
+    "WHOLE_SEQUENCE_MIN_REPLICAS",
+    "WorkloadScenario",
+    "_make_client",
+    "assemble",
+    "iter_racks",
+    "rack_groups",
+    "replica_schedule",
+    "resample_energy_mean",
+    "server_seed",
+    "shared_intensity",
+    "simulate_facility",
+    "simulate_methods",
+    "simulate_rack",
+    "simulate_racks",
+    "validate_configurations",
+]
