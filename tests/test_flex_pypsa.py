@@ -11,13 +11,13 @@ import pandas as pd
 import pypsa
 import pytest
 
-from gridlink.flex_pypsa import (
+from gridlink.grid.flex_pypsa import (
     DeferrableDemand,
     add_flexible_facility,
     backlog_limit_mwh,
     flexible_dispatch,
 )
-from gridlink.grid_pypsa import PyPSAAdapterError, add_facility_load
+from gridlink.grid.pypsa import PyPSAAdapterError, add_facility_load
 from gridlink.units import series_with_unit
 
 START = "2025-01-01"

@@ -9,7 +9,7 @@ which the generator's curtailment study produces (``p_max_mw``, ``e_max_mwh``,
 ``max_delay_h``, ``share``):
 
 * the **inflexible** part ``(1 - share) * P(t)`` is a ``Load`` with ``p_set`` on the
-  facility's bus (:func:`gridlink.grid_pypsa.add_facility_load`, energy-preserving on
+  facility's bus (:func:`gridlink.grid.pypsa.add_facility_load`, energy-preserving on
   the network's snapshots);
 * the **deferrable** part is a demand-shifting store: the work arriving, ``share *
   P(t)``, is a ``Load`` on its own bus; a ``Link`` from the facility's bus serves it
@@ -72,7 +72,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gridlink.grid_pypsa import (
+from gridlink.grid.pypsa import (
     FACILITY_CARRIER,
     PyPSAAdapterError,
     add_facility_load,
@@ -152,7 +152,7 @@ class DeferrableDemand:
 
     Raises
     ------
-    gridlink.grid_pypsa.PyPSAAdapterError
+    gridlink.grid.pypsa.PyPSAAdapterError
         A field out of range (the message names it).
     """
 
@@ -283,7 +283,7 @@ def add_flexible_facility(
     name : str
         Prefix of the added components.
     profile_tz, snapshot_tz : str
-        As :func:`gridlink.grid_pypsa.add_facility_load`.
+        As :func:`gridlink.grid.pypsa.add_facility_load`.
 
     Returns
     -------
@@ -291,7 +291,7 @@ def add_flexible_facility(
 
     Raises
     ------
-    gridlink.grid_pypsa.PyPSAAdapterError
+    gridlink.grid.pypsa.PyPSAAdapterError
         As ``add_facility_load`` (unknown bus, uncovered snapshot, NaN, naive index);
         ``stores`` and ``generators`` weightings that differ; a component name in use;
         ``p_max_mw`` below the mean deferrable power or below the last snapshot's
@@ -413,7 +413,7 @@ def flexible_dispatch(n: pypsa.Network, export: FlexibleExport) -> pd.DataFrame:
 
     Raises
     ------
-    gridlink.grid_pypsa.PyPSAAdapterError
+    gridlink.grid.pypsa.PyPSAAdapterError
         The network has not been solved.
     """
     if n.links_t.p0.empty or export.link not in n.links_t.p0.columns:
