@@ -41,7 +41,7 @@ def register(app: typer.Typer) -> None:
 
         Wilkins et al. 2026, Sec. 3; writes <config_id>.json + .safetensors with provenance.
         """
-        from traces.fit import fit_all
+        from traces.measured.training import fit_all
 
         if not data.is_dir():
             raise typer.BadParameter(f"--data {data} is not a folder", param_hint="--data")
