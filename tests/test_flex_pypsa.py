@@ -152,6 +152,10 @@ def test_a_backlog_cost_stops_deferral_that_saves_nothing() -> None:
 def test_bad_limits_and_networks_are_refused() -> None:
     with pytest.raises(PyPSAAdapterError, match="share"):
         DeferrableDemand(share=0.0, p_max_mw=1.0, e_max_mwh=1.0, max_delay_h=1.0)
+    with pytest.raises(PyPSAAdapterError, match="DeferrableDemand.share"):
+        DeferrableDemand(share=1.5, p_max_mw=1.0, e_max_mwh=1.0, max_delay_h=1.0)
+    with pytest.raises(PyPSAAdapterError, match="DeferrableDemand.e_max_mwh"):
+        DeferrableDemand(share=0.5, p_max_mw=1.0, e_max_mwh=0.0, max_delay_h=1.0)
     with pytest.raises(PyPSAAdapterError, match="backlog_cost_per_mwh_h"):
         DeferrableDemand(0.5, 1.0, 1.0, 1.0, backlog_cost_per_mwh_h=-1.0)
     with pytest.raises(PyPSAAdapterError, match="max_delay_h"):

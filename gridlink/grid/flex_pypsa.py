@@ -6,7 +6,8 @@ latency-tolerant requests) can wait; the rest must be served as it arrives (pape
 exports that split to a :class:`pypsa.Network` the way PyPSA users model demand
 shifting today, with the limits read from a small dataclass, :class:`DeferrableDemand`,
 which the generator's curtailment study produces (``p_max_mw``, ``e_max_mwh``,
-``max_delay_h``, ``share``):
+``max_delay_h``, ``share``; :func:`deferrable_demand_from_curtailment` reads them off a
+:class:`traces.facility.flexibility.CurtailmentResult`):
 
 * the **inflexible** part ``(1 - share) * P(t)`` is a ``Load`` with ``p_set`` on the
   facility's bus (:func:`gridlink.grid.pypsa.add_facility_load`, energy-preserving on
@@ -84,12 +85,15 @@ from traces.fields import as_number
 if TYPE_CHECKING:
     import pypsa
 
+    from traces.facility.flexibility import CurtailmentResult
+
 __all__ = [
     "DEFERRAL_CARRIER",
     "DeferrableDemand",
     "FlexibleExport",
     "add_flexible_facility",
     "backlog_limit_mwh",
+    "deferrable_demand_from_curtailment",
     "flexible_dispatch",
 ]
 
@@ -176,6 +180,44 @@ class DeferrableDemand:
             "backlog_cost_per_mwh_h",
             _check(self.backlog_cost_per_mwh_h, "backlog_cost_per_mwh_h", low=0.0, low_ok=True),
         )
+
+
+def deferrable_demand_from_curtailment(
+    result: CurtailmentResult, *, backlog_cost_per_mwh_h: float = 0.0
+) -> DeferrableDemand:
+    """The deferrable-demand limits a generator curtailment run measured.
+
+    Parameters
+    ----------
+    result : traces.facility.flexibility.CurtailmentResult
+        A curtailment run (:func:`traces.facility.flexibility.simulate_curtailment`).
+    backlog_cost_per_mwh_h : float, default 0
+        Service cost of waiting work [currency/MWh/h], >= 0 (see :class:`DeferrableDemand`).
+
+    Returns
+    -------
+    DeferrableDemand
+        Fields from :meth:`~traces.facility.flexibility.CurtailmentResult.deferrable_demand_fields`:
+        the deferrable share of the PCC power above the idle floor, the largest power the
+        deferred part drew (including the rebound), the energy shifted out of the window as
+        the largest backlog, the window's maximum delay, and the run's seed and window as
+        ``source``.
+
+    Raises
+    ------
+    gridlink.grid.pypsa.PyPSAAdapterError
+        The run deferred nothing (share or energy shifted 0): there is no deferrable demand
+        to export (widen the window, lower its PCC limit or raise ``deferrable_share``).
+    """
+    fields = result.deferrable_demand_fields()
+    if not (fields["share"] > 0 and fields["e_max_mwh"] > 0):
+        raise PyPSAAdapterError(
+            f"deferrable_demand_from_curtailment: the run deferred nothing (share "
+            f"{fields['share']:.3g}, energy shifted {fields['e_max_mwh']:.3g} MWh; "
+            f"{fields['source']}); widen the window, lower its pcc_limit_mw or raise "
+            "deferrable_share"
+        )
+    return DeferrableDemand(backlog_cost_per_mwh_h=backlog_cost_per_mwh_h, **fields)
 
 
 @dataclass(frozen=True)

@@ -45,8 +45,10 @@ def _positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
     return out
 
 
-def _finite(value: Any, name: str) -> float:
-    return as_number(value, name, error=FacilityConfigError)
+def _finite(
+    value: Any, name: str, *, error: type[FacilityConfigError] = FacilityConfigError
+) -> float:
+    return as_number(value, name, error=error)
 
 
 @dataclass(frozen=True)
