@@ -10,7 +10,7 @@ Prints the measured figures; asserts nothing about speed.
   1-min output; the ``hall-day`` case of ``bench_facility.py``), with the P10/P50/P90 of
   its planner statistics.  ``--quick`` runs 1/24 of the day (one hour).
 * ``annual``: an N-member 8,760-hour band of a ``--servers`` site through the fast path
-  (``gridlink.ensemble.annual_ensemble``; calibration timed separately, it is shared by
+  (``gridlink.studies.ensemble.annual_ensemble``; calibration timed separately, it is shared by
   the members), with the load-duration-curve band and the demand exceeded 22/44/88 h.
 """
 
@@ -23,9 +23,9 @@ import time
 
 def _hall(args: argparse.Namespace) -> None:
     from gridlink.demo import default_configuration
-    from gridlink.ensemble import statistics_band
-    from traces.ensemble import simulate_facility_ensemble
+    from gridlink.studies.ensemble import statistics_band
     from traces.facility import FacilitySpec, WorkloadScenario
+    from traces.facility.ensemble import simulate_facility_ensemble
 
     horizon = 3600.0 if args.quick else 86400.0
     spec = FacilitySpec(
@@ -61,7 +61,7 @@ def _hall(args: argparse.Namespace) -> None:
 def _annual(args: argparse.Namespace) -> None:
     from gridlink.annual import AnnualScenario, FleetPhase
     from gridlink.demo import default_configuration
-    from gridlink.ensemble import annual_ensemble
+    from gridlink.studies.ensemble import annual_ensemble
 
     config = default_configuration()
     sc = AnnualScenario(

@@ -32,10 +32,6 @@ Example (TOML)::
     method = "model"              # model | tdp | mean | lut
     # allow_implausible = ["pue"] # accept a value outside its plausible range on purpose
 
-Numbers must be numbers (``pue = "1.3"`` and ``pue = true`` are refused), a duration
-needs a unit (``horizon = 120`` is refused: write ``"120s"`` or ``horizon_s = 120``),
-and YAML files may not repeat a key (docs/hardening.md).
-
     [flexibility]                 # optional (issue 15, docs/flexibility.md)
     gpu_power_cap_w = 350         # [W per GPU] nvidia-smi power limit, whole horizon
     cap_sensitivity = 1.0         # beta of the latency stretch r(C)^-beta, in (0, 1]
@@ -48,6 +44,10 @@ and YAML files may not repeat a key (docs/hardening.md).
     deferrable_share = 0.2        # latency-tolerant share of requests, in [0, 1]
     max_delay_h = 1.0             # [h]
     release = "deadline"          # or "window_end": hold deferred work to the window's end
+
+Numbers must be numbers (``pue = "1.3"`` and ``pue = true`` are refused), a duration
+needs a unit (``horizon = 120`` is refused: write ``"120s"`` or ``horizon_s = 120``),
+and YAML files may not repeat a key (docs/hardening.md).
 """
 
 from __future__ import annotations
@@ -67,8 +67,8 @@ from traces.facility import (
     WorkloadScenario,
     validate_configurations,
 )
-from traces.fields import as_duration_s
 from traces.facility.flexibility import CurtailmentWindow, FlexibilitySpec
+from traces.fields import as_duration_s
 
 __all__ = ["ConfigError", "RunConfig", "load_facility_config", "parse_facility_config"]
 

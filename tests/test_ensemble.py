@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridlink.ensemble import (
+from gridlink.stats import hours_above
+from gridlink.studies.ensemble import (
     annual_ensemble,
     design_demand,
     load_duration_curves,
@@ -21,16 +22,15 @@ from gridlink.ensemble import (
     plot_ldc_band,
     statistics_band,
 )
-from gridlink.stats import hours_above
 from gridlink.units import Q_
-from traces.ensemble import (
+from traces.facility import FacilitySpec, WorkloadScenario, simulate_facility
+from traces.facility.ensemble import (
     EnsembleError,
     member_seeds,
     pointwise_band,
     quantile_label,
     simulate_facility_ensemble,
 )
-from traces.facility import FacilitySpec, WorkloadScenario, simulate_facility
 
 CONFIG = "qwen3-8b_H100_tp1"
 

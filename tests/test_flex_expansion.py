@@ -1,8 +1,10 @@
 """Expansion study with flexibility (issue 15) and the ``[flexibility]`` config table.
 
-Expected values are hand-derived: energy sums of the deferrable load, the feasibility
-argument (serving every MWh on arrival is a solution of the flexible case, so its
-optimal cost is at most the inflexible one's), the FIFO delay bound.
+The deferrable part is exported with :mod:`gridlink.grid.flex_pypsa` (its own tests are
+in ``tests/test_flex_pypsa.py``).  Expected values are hand-derived: energy sums of the
+deferrable load, the feasibility argument (serving every MWh on arrival is a solution of
+the flexible case, so its optimal system plus service cost is at most the inflexible
+one's), the FIFO delay bound, the service cost as backlog x cost x hours.
 """
 
 from __future__ import annotations
@@ -10,22 +12,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from test_expansion import _generated_profile  # the same synthetic facility shape
 
 from gridlink.config import ConfigError, parse_facility_config
-from gridlink.grid.demand_shift import DeferrableDemand, deferrable_demand_from_curtailment
 from gridlink.grid.flex_expansion import run_flexibility_expansion_study
+from gridlink.grid.flex_pypsa import DeferrableDemand, deferrable_demand_from_curtailment
 from gridlink.grid.pypsa import PyPSAAdapterError
-from gridlink.units import series_with_unit
-
-START = "2025-07-14"
 
 
-def _profile(hours: int = 48, seed: int = 0) -> pd.Series:
-    idx = pd.date_range(START, periods=hours * 4, freq="15min", tz="UTC")
-    rng = np.random.default_rng(seed)
-    t = np.arange(len(idx)) / 96.0
-    p = 60.0 + 15.0 * np.sin(2 * np.pi * (t - 0.3)) + rng.normal(0.0, 3.0, len(idx))
-    return series_with_unit(pd.Series(p, index=idx), "MW")
+def _profile() -> pd.Series:
+    """The shaped 15-min facility profile of tests/test_expansion.py, 48 h."""
+    return _generated_profile(48)
 
 
 @pytest.fixture(scope="module")
@@ -53,26 +50,34 @@ def test_flexible_case_serves_every_deferred_mwh_within_limits(study) -> None:
 
 
 def test_flexibility_saves_cost_against_the_inflexible_shape(study) -> None:
-    _, _, st = study
+    _, flex, st = study
     s = st.summary
     cost = s.loc["total system cost [USD]"]
-    # serving every MWh on arrival is feasible in the flexible case
-    assert cost["model + flexibility"] <= cost["model"] * (1 + 1e-6)
+    service = s.loc["backlog service cost [USD]"]
+    # the service cost by hand: backlog [MWh] x 1 USD/MWh/h x 1-h snapshots; none elsewhere
+    assert service["model + flexibility"] == pytest.approx(
+        st.dispatch["backlog_mwh"].sum() * flex.backlog_cost_per_mwh_h, rel=1e-9
+    )
+    assert service["model + flexibility"] > 0
+    assert (service.drop("model + flexibility") == 0.0).all()
+    # serving every MWh on arrival (no backlog, no service cost) is feasible in the flexible
+    # case, so its system cost plus service cost is at most the inflexible shape's
+    flexible = cost["model + flexibility"] + service["model + flexibility"]
+    assert flexible <= cost["model"] * (1 + 1e-6)
+    # the store's -cost x level term is not in the system cost: capital + operating only
+    assert cost["model + flexibility"] == pytest.approx(
+        s.loc["capital cost [USD]", "model + flexibility"]
+        + s.loc["operating cost [USD]", "model + flexibility"]
+    )
+    assert s.loc["operating cost [USD]", "model + flexibility"] > 0
     assert cost["model"] < cost["tdp"]
     assert s.loc["cost saved vs tdp [USD]", "tdp"] == 0.0
     assert s.loc["cost saved vs tdp [USD]", "model + flexibility"] == pytest.approx(
-        cost["tdp"] - cost["model + flexibility"]
+        cost["tdp"] - cost["model + flexibility"] - service["model + flexibility"]
     )
     assert s.loc["facility energy [MWh]", "model + flexibility"] == pytest.approx(
         s.loc["facility energy [MWh]", "model"], rel=1e-9
     )
-
-
-def test_deferrable_demand_fields_are_checked() -> None:
-    with pytest.raises(PyPSAAdapterError, match="DeferrableDemand.share"):
-        DeferrableDemand(share=1.5, p_max_mw=1.0, e_max_mwh=1.0, max_delay_h=1.0)
-    with pytest.raises(PyPSAAdapterError, match="DeferrableDemand.e_max_mwh"):
-        DeferrableDemand(share=0.5, p_max_mw=1.0, e_max_mwh=0.0, max_delay_h=1.0)
 
 
 def test_curtailment_result_gives_deferrable_demand() -> None:
@@ -85,10 +90,18 @@ def test_curtailment_result_gives_deferrable_demand() -> None:
     w = CurtailmentWindow(start_h=0.05, end_h=0.15, pcc_limit_mw=0.004, deferrable_share=0.5,
                           max_delay_h=0.5)  # fmt: skip
     res = simulate_curtailment(spec, FlexibilitySpec(curtailment=w))
-    dd = deferrable_demand_from_curtailment(res)
+    dd = deferrable_demand_from_curtailment(res, backlog_cost_per_mwh_h=2.0)
     assert dd.e_max_mwh == pytest.approx(res.summary["energy shifted [MWh]"])
     assert 0 < dd.share < 0.5  # the idle floor and base IT power are not deferrable
     assert dd.max_delay_h == 0.5
+    assert dd.backlog_cost_per_mwh_h == 2.0 and "seed 1" in dd.source
+    # a window that defers nothing has no deferrable demand to export: a clear error
+    none = simulate_curtailment(
+        spec, FlexibilitySpec(curtailment=CurtailmentWindow(start_h=0.05, end_h=0.15,
+                                                            pcc_limit_mw=0.004))
+    )  # fmt: skip
+    with pytest.raises(PyPSAAdapterError, match="deferred nothing"):
+        deferrable_demand_from_curtailment(none)
 
 
 # ----------------------------------------------------------------------------- config

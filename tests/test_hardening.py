@@ -326,7 +326,7 @@ def _hourly_profile(level_mw: float, hours: int = 6, unit: str = "MW") -> pd.Ser
 
 
 def test_weightings_leaving_holes_refused() -> None:
-    from gridlink.grid_pypsa import PyPSAAdapterError, add_facility_load
+    from gridlink.grid.pypsa import PyPSAAdapterError, add_facility_load
 
     n = _net("2h", 3)  # PyPSA's default weighting 1 h for 2-hourly snapshots
     with pytest.raises(PyPSAAdapterError, match=r"snapshot_weightings\['generators'\]"):
@@ -334,7 +334,7 @@ def test_weightings_leaving_holes_refused() -> None:
 
 
 def test_objective_weightings_differing_from_generators_refused() -> None:
-    from gridlink.grid_pypsa import PyPSAAdapterError, add_facility_load
+    from gridlink.grid.pypsa import PyPSAAdapterError, add_facility_load
 
     n = _net("h", 6)
     n.snapshot_weightings["objective"] = 2.0
@@ -344,7 +344,7 @@ def test_objective_weightings_differing_from_generators_refused() -> None:
 
 @pytest.mark.parametrize("level_mw", [1e5, 1e8])  # 100 GW, 100 TW: kW or W labelled MW
 def test_facility_of_implausible_size_refused_and_override(level_mw) -> None:
-    from gridlink.grid_pypsa import PyPSAAdapterError, add_facility_load
+    from gridlink.grid.pypsa import PyPSAAdapterError, add_facility_load
 
     n = _net("h", 6)
     with pytest.raises(PyPSAAdapterError, match=r"profile: peak .*kW or W labelled MW"):
@@ -356,7 +356,7 @@ def test_facility_of_implausible_size_refused_and_override(level_mw) -> None:
 
 
 def test_same_facility_in_kw_is_plausible() -> None:
-    from gridlink.grid_pypsa import add_facility_load
+    from gridlink.grid.pypsa import add_facility_load
 
     n = _net("h", 6)
     got = add_facility_load(n, _hourly_profile(1e5, unit="kW"), bus="b")
@@ -369,14 +369,14 @@ PF_BAD = [(95, "pf"), (0.5, "pf"), ("0.95", "pf"), (True, "pf"), (0.0, "pf"), (1
 
 @pytest.mark.parametrize(("pf", "field"), PF_BAD)
 def test_power_factor_refused(pf, field) -> None:
-    from gridlink.feeder import FeederError, reactive_power_mvar
+    from gridlink.grid.feeder import FeederError, reactive_power_mvar
 
     with pytest.raises(FeederError, match=field):
         reactive_power_mvar(np.ones(3), pf=pf)
 
 
 def test_low_power_factor_with_override() -> None:
-    from gridlink.feeder import reactive_power_mvar
+    from gridlink.grid.feeder import reactive_power_mvar
 
     q = reactive_power_mvar(np.ones(1), pf=0.6, allow_implausible=["power_factor"])
     assert q[0] == pytest.approx(math.tan(math.acos(0.6)))  # 4/3
@@ -388,7 +388,7 @@ LIMITS_BAD = [({"vm_min_pu": True}, "vm_min_pu"), ({"vm_max_pu": "1.05"}, "vm_ma
 
 @pytest.mark.parametrize(("kw", "field"), LIMITS_BAD)
 def test_feeder_limits_refused(kw, field) -> None:
-    from gridlink.feeder import FeederError, Limits
+    from gridlink.grid.feeder import FeederError, Limits
 
     with pytest.raises(FeederError, match=field):
         Limits(**kw)
@@ -399,14 +399,14 @@ NAMEPLATE_BAD = [("5", "tdp_mw"), (-1.0, "tdp_mw"), (3.0, "tdp_mw"), (1e6, "name
 
 @pytest.mark.parametrize(("tdp_mw", "field"), NAMEPLATE_BAD)
 def test_expansion_nameplate_refused(tdp_mw, field) -> None:
-    from gridlink.expansion import ExpansionError, comparison_profiles
+    from gridlink.grid.expansion import ExpansionError, comparison_profiles
 
     with pytest.raises(ExpansionError, match=field):
         comparison_profiles(_hourly_profile(5.0), tdp_mw=tdp_mw)  # peak 5 MW
 
 
 def test_expansion_build_beyond_the_system_refused() -> None:
-    from gridlink.expansion import ExpansionError, _check_builds
+    from gridlink.grid.expansion import ExpansionError, _check_builds
 
     n = _net("h", 2)
     n.add("Load", "l", bus="b", p_set=10.0)
@@ -419,13 +419,13 @@ def test_expansion_build_beyond_the_system_refused() -> None:
 # ---- 8. configuration JSON checksum and loaded ranges ---------------------------------
 @pytest.fixture()
 def saved_cfg(tmp_path) -> Path:
-    from traces.registry import load_configuration
+    from traces.model.registry import load_configuration
 
     return load_configuration(CID).save(tmp_path / "cfg")
 
 
 def _edit(jp: Path, fn, *, stamp: bool) -> None:
-    from traces.model import content_sha256
+    from traces.model.configuration import content_sha256
 
     meta = json.loads(jp.read_text())
     fn(meta)
@@ -452,7 +452,7 @@ JSON_BAD = [
 
 @pytest.mark.parametrize(("fn", "stamp", "field"), JSON_BAD)
 def test_configuration_json_refused(saved_cfg, fn, stamp, field) -> None:
-    from traces.model import ArtifactError, FittedConfiguration
+    from traces.model.configuration import ArtifactError, FittedConfiguration
 
     _edit(saved_cfg, fn, stamp=stamp)
     with pytest.raises(ArtifactError, match=field):
@@ -460,8 +460,8 @@ def test_configuration_json_refused(saved_cfg, fn, stamp, field) -> None:
 
 
 def test_shipped_configurations_carry_a_valid_content_checksum() -> None:
-    from traces.model import content_sha256
-    from traces.registry import _root, available_ids
+    from traces.model.configuration import content_sha256
+    from traces.model.registry import _root, available_ids
 
     for cid in available_ids():
         meta = json.loads(_root().joinpath(f"{cid}.json").read_text())
@@ -487,7 +487,7 @@ def _scale_power_line(line: str, factor: float) -> str:
 
 
 def test_negative_power_refused_with_count(h100_r4_dir, tmp_path) -> None:
-    from traces.ingest import BundleError, load_bundle
+    from traces.measured.ingest import BundleError, load_bundle
 
     folder = _copy_bundle(h100_r4_dir, tmp_path)
     _edit_power(folder, lambda ls: ls[:5] + [_scale_power_line(x, -1) for x in ls[5:8]] + ls[8:])
@@ -496,7 +496,7 @@ def test_negative_power_refused_with_count(h100_r4_dir, tmp_path) -> None:
 
 
 def test_power_above_tdp_refused_and_override(h100_r4_dir, tmp_path) -> None:
-    from traces.ingest import BundleError, load_bundle
+    from traces.measured.ingest import BundleError, load_bundle
 
     folder = _copy_bundle(h100_r4_dir, tmp_path)
     _edit_power(folder, lambda ls: ls[:1] + [_scale_power_line(x, 3) for x in ls[1:]])
@@ -507,7 +507,7 @@ def test_power_above_tdp_refused_and_override(h100_r4_dir, tmp_path) -> None:
 
 
 def test_power_log_cut_short_refused_with_counts(h100_r4_dir, tmp_path) -> None:
-    from traces.ingest import BundleError, load_bundle
+    from traces.measured.ingest import BundleError, load_bundle
 
     folder = _copy_bundle(h100_r4_dir, tmp_path)
     _edit_power(folder, lambda ls: ls[: 1 + 132])  # 132 of the manifest's 265 samples
@@ -663,7 +663,7 @@ def test_help_shows_units_in_brackets() -> None:
 def test_a_genuine_bug_keeps_its_traceback() -> None:
     import typer
 
-    from gridlink.cli_errors import HandledGroup
+    from gridlink.cli.errors import HandledGroup
 
     bug_app = typer.Typer(cls=HandledGroup, pretty_exceptions_enable=False)
 
@@ -700,7 +700,7 @@ def test_existing_outputs_refused_on_every_command(tmp_path) -> None:
         _one_line_error(_cli(*args), "--out", "--overwrite")
     assert (folder / "keep.csv").read_text() == "old" and file.read_text() == "old"
     with pytest.raises(OutputError, match="out_dir"):
-        from traces.fit import fit_all
+        from traces.measured.training import fit_all
 
         (folder / "c.json").write_text('{"config_id": "c", "schema_version": 1}')
         (folder / "keep.csv").unlink()
@@ -755,6 +755,18 @@ def test_atomic_file_keeps_the_old_file_on_failure(tmp_path) -> None:
         tmp.write_text("half")
         raise OSError(errno.ENOSPC, "No space left on device")
     assert target.read_text() == "old"
+    _no_temp(tmp_path)
+
+
+def test_atomic_writers_of_one_file_do_not_share_a_temporary(tmp_path) -> None:
+    # two runs writing the same output (e.g. the evaluation cache's CSV) at once: each
+    # writes its own temporary, so the file ends as one run's whole content
+    target = tmp_path / "eval_x.csv"
+    with atomic_path(target) as first, atomic_path(target) as second:
+        assert first != second and first.suffix == second.suffix == ".csv"
+        first.write_text("first,run")
+        second.write_text("second,run")
+    assert target.read_text() == "first,run"  # the outer writer finished last
     _no_temp(tmp_path)
 
 
@@ -820,7 +832,7 @@ def test_expansion_failure_keeps_previous(tmp_path, monkeypatch) -> None:
 
 
 def test_demo_failure_keeps_previous(tmp_path, monkeypatch) -> None:
-    from gridlink.demo import DemoOptions, run_demo
+    from gridlink.studies.demo import DemoOptions, run_demo
 
     out = tmp_path / "d"
     opts = DemoOptions(out_dir=out, rows=1, racks_per_row=1, servers_per_rack=1,
@@ -838,7 +850,7 @@ def test_demo_failure_keeps_previous(tmp_path, monkeypatch) -> None:
 
 
 def test_configuration_save_failure_keeps_previous(tmp_path, monkeypatch) -> None:
-    from traces.registry import load_configuration
+    from traces.model.registry import load_configuration
 
     cfg = load_configuration(CID)
     jp = cfg.save(tmp_path / "c")
@@ -852,8 +864,8 @@ def test_configuration_save_failure_keeps_previous(tmp_path, monkeypatch) -> Non
 
 
 def test_fit_index_failure_keeps_previous(tmp_path, monkeypatch) -> None:
-    from traces.fit import write_index
-    from traces.registry import load_configuration
+    from traces.measured.training import write_index
+    from traces.model.registry import load_configuration
 
     folder = tmp_path / "c"
     load_configuration(CID).save(folder)
@@ -867,7 +879,7 @@ def test_fit_index_failure_keeps_previous(tmp_path, monkeypatch) -> None:
 
 
 def test_pypsa_csv_export_failure_keeps_previous(tmp_path, monkeypatch) -> None:
-    from gridlink.grid_pypsa import export_load_csv
+    from gridlink.grid.pypsa import export_load_csv
 
     path = export_load_csv(_hourly_profile(5.0), tmp_path / "loads-p_set.csv")
     before = path.read_bytes()

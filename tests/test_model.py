@@ -205,7 +205,7 @@ def test_save_load_round_trip(small_cfg: FittedConfiguration, tmp_path: Path) ->
 
 def _stamped(meta: dict) -> dict:
     """A tampered JSON whose content checksum was recomputed (so deeper checks run)."""
-    from traces.model import content_sha256
+    from traces.model.configuration import content_sha256
 
     return {**meta, "content_sha256": content_sha256(meta)}
 

@@ -138,7 +138,9 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(final, "tmp").with_suffix(final.suffix or ".tmp")
+    # unique per call (concurrent writers of the same file never share a temporary),
+    # ending in ``path``'s suffix so that writers which pick a format by suffix work
+    tmp = final.with_name(f".{final.stem}.tmp-{uuid.uuid4().hex[:8]}{final.suffix or '.tmp'}")
     try:
         yield tmp
         os.replace(tmp, final)

@@ -12,6 +12,7 @@ import logging
 import typer
 
 from gridlink.cli.commands import register_all
+from gridlink.cli.errors import HandledGroup
 
 app = typer.Typer(
     name="gridlink",

@@ -2,28 +2,25 @@
 
 Extends :func:`gridlink.grid.expansion.run_expansion_study` (same network, costs, load
 shedding and HiGHS solve) by one case: the generated profile with part of it deferrable,
-exported as a demand shift (:func:`gridlink.grid.demand_shift.add_demand_shift`, a
-Link + backlog Store with the limits a generator curtailment run measured,
-:func:`gridlink.grid.demand_shift.deferrable_demand_from_curtailment`).  The table adds,
-per case, the total and firm (gas + battery) capacity built, the capacity and system
-cost each saves against the TDP booking, and for the flexible case the hours the
-flexibility was called (snapshots with a backlog) and the energy shifted.
-
-The demand-shift export is the module's only link to PyPSA's flexible demand; passing
-``add_flexible=`` swaps it (e.g. for the issue-15 ``flex_pypsa.add_flexible_facility``,
-which returns an object with the same ``dispatch``-like data).
+exported with :func:`gridlink.grid.flex_pypsa.add_flexible_facility` (inflexible
+``Load`` + serving ``Link`` + backlog ``Store``, maximum delay in hours) with the limits a
+generator curtailment run measured
+(:func:`gridlink.grid.flex_pypsa.deferrable_demand_from_curtailment`) or written by hand.
+The table adds, per case, the total and firm (gas + battery) capacity built, the capacity
+and system cost each saves against the TDP booking, and for the flexible case the hours
+the flexibility was called (snapshots with a backlog), the energy shifted and the service
+cost of the backlog.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from gridlink.grid.demand_shift import DeferrableDemand, DemandShiftExport, add_demand_shift
 from gridlink.grid.expansion import (
     EXAMPLE_BUS,
     VOLL_USD_PER_MWH,
@@ -36,6 +33,12 @@ from gridlink.grid.expansion import (
     comparison_profiles,
     example_network,
     run_expansion_study,
+)
+from gridlink.grid.flex_pypsa import (
+    DEFERRAL_CARRIER,
+    DeferrableDemand,
+    add_flexible_facility,
+    flexible_dispatch,
 )
 
 if TYPE_CHECKING:
@@ -58,14 +61,19 @@ class FlexibilityStudy:
     summary : pandas.DataFrame
         Rows = metrics (those of :class:`ExpansionResult` plus ``total capacity [MW]``,
         ``firm capacity [MW]``, ``capacity saved vs tdp [MW]``, ``firm capacity saved vs
-        tdp [MW]``, ``cost saved vs tdp [USD]``, ``flexibility called [h]``, ``energy
-        shifted [MWh]``); columns ``no facility``, ``tdp``, ``mean``, ``<label>``,
-        ``<label> + flexibility``.
+        tdp [MW]``, ``backlog service cost [USD]``, ``cost saved vs tdp [USD]``,
+        ``flexibility called [h]``, ``energy shifted [MWh]``); columns ``no facility``,
+        ``tdp``, ``mean``, ``<label>``, ``<label> + flexibility``.  ``total system cost``
+        is the grid's capital and operating cost only (the backlog store's term is taken
+        out); the flexible case's service cost, ``sum(backlog x backlog_cost_per_mwh_h x
+        weighting)``, is its own row, and ``cost saved vs tdp`` is net of it.
     expansion : ExpansionResult
         The first four cases.
     dispatch : pandas.DataFrame
         The flexible case's facility dispatch per snapshot (``inflexible_mw``,
-        ``arrivals_mw``, ``served_mw``, ``grid_mw``, ``backlog_mwh``).
+        ``arrivals_mw``, ``served_mw``, ``grid_mw``, ``backlog_mwh``,
+        ``backlog_limit_mwh``, ``service_cost``; see
+        :func:`gridlink.grid.flex_pypsa.flexible_dispatch`).
     flex : DeferrableDemand
     """
 
@@ -86,7 +94,6 @@ def run_flexibility_expansion_study(
     solver: str = "highs",
     solver_options: Mapping[str, Any] | None = None,
     voll_usd_per_mwh: float = VOLL_USD_PER_MWH,
-    add_flexible: Callable[..., DemandShiftExport] = add_demand_shift,
     backlog_tol_mwh: float = 1e-6,
 ) -> FlexibilityStudy:
     """Solve the example capacity expansion for TDP, mean, the profile and the profile
@@ -97,16 +104,14 @@ def run_flexibility_expansion_study(
     profile : pandas.Series, shape (T,)
         Generated facility PCC power (declared unit, tz-aware index).
     flex : DeferrableDemand
-        Limits of the deferrable part (e.g. :func:`deferrable_demand_from_curtailment`).
+        Limits of the deferrable part (e.g.
+        :func:`gridlink.grid.flex_pypsa.deferrable_demand_from_curtailment`).
     tdp_mw : float
         Nameplate facility power [MW] (>= the profile's peak).
     label : str
         Name of the generated case.
     snapshots, seed, solver, solver_options, voll_usd_per_mwh
         As :func:`gridlink.grid.expansion.run_expansion_study` (example network).
-    add_flexible : callable
-        ``add_flexible(n, profile, flex, bus=...) -> export`` with ``export.dispatch(n)``;
-        default :func:`gridlink.grid.demand_shift.add_demand_shift`.
     backlog_tol_mwh : float
         A snapshot with a backlog above this counts as an hour the flexibility was called.
 
@@ -129,13 +134,21 @@ def run_flexibility_expansion_study(
         voll_usd_per_mwh=voll_usd_per_mwh,
     )  # fmt: skip
     n: pypsa.Network = example_network(snapshots, seed=seed)
-    export = add_flexible(n, profiles[label], flex, bus=EXAMPLE_BUS)
+    export = add_flexible_facility(n, profiles[label], flex, bus=EXAMPLE_BUS)
     _add_load_shedding(n, voll_usd_per_mwh)
     flex_label = f"{label} + flexibility"
     elapsed = _solve(n, flex_label, solver, solver_options)
-    dispatch = export.dispatch(n)
+    dispatch = flexible_dispatch(n, export)
     facility = dispatch["grid_mw"]
     metrics, cap, energy, _ = _metrics(n, EXAMPLE_BUS, facility, elapsed)
+    # The backlog store's marginal_cost_storage = -cost (level = e_max - backlog) puts a
+    # constant minus the service cost into PyPSA's opex; take it out of the system cost
+    # and report the service cost on its own.
+    opex = n.statistics.opex()
+    store_term = float(opex.get(("Store", DEFERRAL_CARRIER), 0.0))
+    metrics["operating cost [USD]"] -= store_term
+    metrics["total system cost [USD]"] -= store_term
+    service_cost = float(dispatch["service_cost"].sum())
     # the system peak as served (the deferrable arrivals load is not what the grid sees)
     loads = n.get_switchable_as_dense("Load", "p_set").sum(axis=1)
     served = loads - dispatch["arrivals_mw"] + dispatch["served_mw"]
@@ -165,8 +178,10 @@ def run_flexibility_expansion_study(
     table.loc["firm capacity saved vs tdp [MW]"] = (
         table.loc["firm capacity [MW]", "tdp"] - table.loc["firm capacity [MW]"]
     )
-    table.loc["cost saved vs tdp [USD]"] = (
-        table.loc["total system cost [USD]", "tdp"] - table.loc["total system cost [USD]"]
+    table.loc["backlog service cost [USD]"] = 0.0
+    table.loc["backlog service cost [USD]", flex_label] = service_cost
+    table.loc["cost saved vs tdp [USD]"] = table.loc["total system cost [USD]", "tdp"] - (
+        table.loc["total system cost [USD]"] + table.loc["backlog service cost [USD]"]
     )
     table.loc[
         [

@@ -382,6 +382,16 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
     -------
     DemoReport
     """
+    opts = options or DemoOptions()
+    final = Path(opts.out_dir)
+    with staged_folder(final, overwrite=opts.overwrite, name="out_dir") as out:
+        report = _run_demo_into(opts, out)
+    report.files = {k: final / Path(v).relative_to(out) for k, v in report.files.items()}
+    return report
+
+
+def _run_demo_into(opts: DemoOptions, out: Path) -> DemoReport:
+    """The demo's work, writing into ``out`` (the staged output folder)."""
     from gridlink.studies.planning import (
         aggregation_cv,
         interconnection_table,
@@ -503,12 +513,16 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
         from gridlink.studies.interconnection.demo import demo_section
 
         facts, lines = demo_section(results["model"], out)
+        # the report is written into the staged folder; name where it will be
+        staged, shown = str(out / "interconnection"), str(final / "interconnection")
+        facts["report"] = str(facts["report"]).replace(staged, shown)
+        lines = [line.replace(staged, shown) for line in lines]
         summary["interconnection"] = {**facts, "lines": lines}
         files["interconnection_report"] = out / "interconnection" / "report.html"
         timings["interconnection_s"] = time.perf_counter() - t0
 
     files["summary"] = out / "summary.json"
-    summary["files"] = {k: str(v) for k, v in files.items()}
+    summary["files"] = {k: str(final / v.relative_to(out)) for k, v in files.items()}
     files["summary"].write_text(json.dumps(json_safe(summary), indent=2), encoding="utf-8")
     return DemoReport(
         table3=table3,

@@ -9,12 +9,11 @@ simulation is in :mod:`traces.facility.flexibility`; the model in docs/flexibili
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from traces import DT_S
-from traces.facility.spec import FacilityConfigError, FacilitySpec
+from traces.facility.spec import FacilityConfigError, FacilitySpec, _finite
 
 __all__ = ["FlexibilityError", "CurtailmentWindow", "FlexibilitySpec"]
 
@@ -26,13 +25,7 @@ class FlexibilityError(FacilityConfigError):
 def _number(value: Any, name: str) -> float:
     if isinstance(value, bool):
         raise FlexibilityError(f"{name} must be a number, got {value!r}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise FlexibilityError(f"{name} must be a number, got {value!r}") from exc
-    if not math.isfinite(v):
-        raise FlexibilityError(f"{name} must be finite, got {value!r}")
-    return v
+    return _finite(value, name, error=FlexibilityError)
 
 
 @dataclass(frozen=True)

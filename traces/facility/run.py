@@ -61,6 +61,7 @@ from traces import DT_S
 from traces.facility.result import FacilityResult, RackChunk, assemble
 from traces.facility.spec import METHODS, FacilityConfigError, FacilitySpec
 from traces.facility.traffic import _power_rng, _replica_streams, replica_schedule, shared_intensity
+from traces.fields import as_integer
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from distributed import Client, LocalCluster
@@ -427,6 +428,14 @@ def rack_groups(
 # --------------------------------------------------------------------------------------
 # Running racks serially or on dask
 # --------------------------------------------------------------------------------------
+
+
+def _check_parallel(workers: Any, scheduler: Any) -> None:
+    """Refuse bad ``workers`` / ``scheduler`` before any work."""
+    if workers is not None:
+        if scheduler is not None:
+            raise FacilityConfigError("give workers or scheduler, not both")
+        as_integer(workers, "workers", error=FacilityConfigError, ge=1)
 
 
 def _make_client(

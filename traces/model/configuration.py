@@ -58,6 +58,8 @@ __all__ = [
     "GeneratedTrace",
     "feature_matrix",
     "SCHEMA_VERSION",
+    "content_sha256",
+    "stamp_configuration_json",
 ]
 
 #: Version of the JSON + safetensors artifact layout written by :meth:`FittedConfiguration.save`.
@@ -669,13 +671,14 @@ class FittedConfiguration:
         if stamped is None:
             raise ArtifactError(
                 f"{where}: JSON lacks content_sha256 (written before content checksums); "
-                "refit it, or stamp it knowingly with traces.model.stamp_configuration_json"
+                "refit it, or stamp it knowingly with "
+                "traces.model.configuration.stamp_configuration_json"
             )
         if stamped != content_sha256(meta):
             raise ArtifactError(
                 f"{where}: content checksum (content_sha256) mismatch: the configuration JSON was changed after "
                 "it was saved (edited, corrupt or tampered); refit it, or stamp a deliberate "
-                "edit with traces.model.stamp_configuration_json"
+                "edit with traces.model.configuration.stamp_configuration_json"
             )
         try:
             want = meta["tensors"]["sha256"]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gridlink.cli_errors import name_flags
+from gridlink.cli.errors import name_flags
 
 
 def register(app: typer.Typer) -> None:
@@ -73,6 +73,7 @@ def register(app: typer.Typer) -> None:
 
         from gridlink.grid.expansion import comparison_profiles, run_expansion_study
         from gridlink.grid.pypsa import export_load_csv
+        from traces.outputs import check_output, staged_folder
 
         if (profile is None) == (config is None):
             raise typer.BadParameter("give exactly one of --profile or --config")
@@ -91,7 +92,10 @@ def register(app: typer.Typer) -> None:
 
             assert config is not None  # exactly one of --profile / --config, checked above
 
-            day0 = pd.Timestamp(start, tz="UTC").floor("D")
+            try:
+                day0 = pd.Timestamp(start, tz="UTC").floor("D")
+            except ValueError as exc:
+                raise typer.BadParameter(f"not a date: {start!r}", param_hint="--start") from exc
             scenario = AnnualScenario(
                 fleet=(FleetPhase(day0, {config: servers}),),
                 start=day0,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gridlink.cli_errors import name_flags
+from gridlink.cli.errors import name_flags
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from gridlink.cli_errors import name_flags
+from gridlink.cli.errors import name_flags
 
 
 def register(app: typer.Typer) -> None:
@@ -90,12 +90,14 @@ def register(app: typer.Typer) -> None:
                 progress=progress,
                 keep_servers=keep_servers,
             )
-        files = result.write(out, csv=csv, meta={**run.meta, "config_file": str(config)})
+        meta = {**run.meta, "config_file": str(config)}
+        files = result.write(out, csv=csv, meta=meta, overwrite=overwrite)
         if flex_summary is not None:
             import json
 
-            path = Path(out) / "flexibility.json"
-            path.write_text(json.dumps(flex_summary, indent=2), encoding="utf-8")
+            from traces.outputs import write_text
+
+            path = write_text(Path(out) / "flexibility.json", json.dumps(flex_summary, indent=2))
             files["flexibility"] = path
             for key in ("peak 250 ms [MW]", "TTFT P99 [s]", "requests delayed",
                         "requests deferred", "deferred beyond max delay"):  # fmt: skip

@@ -6,10 +6,11 @@ latency-tolerant requests) can wait; the rest must be served as it arrives (pape
 exports that split to a :class:`pypsa.Network` the way PyPSA users model demand
 shifting today, with the limits read from a small dataclass, :class:`DeferrableDemand`,
 which the generator's curtailment study produces (``p_max_mw``, ``e_max_mwh``,
-``max_delay_h``, ``share``):
+``max_delay_h``, ``share``; :func:`deferrable_demand_from_curtailment` reads them off a
+:class:`traces.facility.flexibility.CurtailmentResult`):
 
 * the **inflexible** part ``(1 - share) * P(t)`` is a ``Load`` with ``p_set`` on the
-  facility's bus (:func:`gridlink.grid_pypsa.add_facility_load`, energy-preserving on
+  facility's bus (:func:`gridlink.grid.pypsa.add_facility_load`, energy-preserving on
   the network's snapshots);
 * the **deferrable** part is a demand-shifting store: the work arriving, ``share *
   P(t)``, is a ``Load`` on its own bus; a ``Link`` from the facility's bus serves it
@@ -65,14 +66,13 @@ Wilkins, Kazhamiaka & Rajagopal (2026), §5.2 (power modulation, deferral).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from gridlink.grid_pypsa import (
+from gridlink.grid.pypsa import (
     FACILITY_CARRIER,
     PyPSAAdapterError,
     add_facility_load,
@@ -80,9 +80,12 @@ from gridlink.grid_pypsa import (
     snapshot_periods_utc,
 )
 from gridlink.units import series_to_magnitude, series_with_unit
+from traces.fields import as_number
 
 if TYPE_CHECKING:
     import pypsa
+
+    from traces.facility.flexibility import CurtailmentResult
 
 __all__ = [
     "DEFERRAL_CARRIER",
@@ -90,6 +93,7 @@ __all__ = [
     "FlexibleExport",
     "add_flexible_facility",
     "backlog_limit_mwh",
+    "deferrable_demand_from_curtailment",
     "flexible_dispatch",
 ]
 
@@ -104,17 +108,12 @@ _NS_PER_HOUR = 3_600_000_000_000
 def _check(
     value: float, name: str, *, low: float, low_ok: bool, high: float | None = None
 ) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise PyPSAAdapterError(f"DeferrableDemand.{name} must be a number, got {value!r}") from exc
-    bad = (
-        not math.isfinite(v) or (v < low if low_ok else v <= low) or (high is not None and v > high)
-    )
-    if bad:
-        rng = f"{'>=' if low_ok else '>'} {low}" + (f" and <= {high}" if high is not None else "")
-        raise PyPSAAdapterError(f"DeferrableDemand.{name} must be finite and {rng}, got {value!r}")
-    return v
+    """A ``DeferrableDemand`` number (:func:`traces.fields.as_number`: no strings or
+    booleans, finite, within the bounds)."""
+    return as_number(
+        value, f"DeferrableDemand.{name}", error=PyPSAAdapterError,
+        ge=low if low_ok else None, gt=None if low_ok else low, le=high,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -152,7 +151,7 @@ class DeferrableDemand:
 
     Raises
     ------
-    gridlink.grid_pypsa.PyPSAAdapterError
+    gridlink.grid.pypsa.PyPSAAdapterError
         A field out of range (the message names it).
     """
 
@@ -181,6 +180,44 @@ class DeferrableDemand:
             "backlog_cost_per_mwh_h",
             _check(self.backlog_cost_per_mwh_h, "backlog_cost_per_mwh_h", low=0.0, low_ok=True),
         )
+
+
+def deferrable_demand_from_curtailment(
+    result: CurtailmentResult, *, backlog_cost_per_mwh_h: float = 0.0
+) -> DeferrableDemand:
+    """The deferrable-demand limits a generator curtailment run measured.
+
+    Parameters
+    ----------
+    result : traces.facility.flexibility.CurtailmentResult
+        A curtailment run (:func:`traces.facility.flexibility.simulate_curtailment`).
+    backlog_cost_per_mwh_h : float, default 0
+        Service cost of waiting work [currency/MWh/h], >= 0 (see :class:`DeferrableDemand`).
+
+    Returns
+    -------
+    DeferrableDemand
+        Fields from :meth:`~traces.facility.flexibility.CurtailmentResult.deferrable_demand_fields`:
+        the deferrable share of the PCC power above the idle floor, the largest power the
+        deferred part drew (including the rebound), the energy shifted out of the window as
+        the largest backlog, the window's maximum delay, and the run's seed and window as
+        ``source``.
+
+    Raises
+    ------
+    gridlink.grid.pypsa.PyPSAAdapterError
+        The run deferred nothing (share or energy shifted 0): there is no deferrable demand
+        to export (widen the window, lower its PCC limit or raise ``deferrable_share``).
+    """
+    fields = result.deferrable_demand_fields()
+    if not (fields["share"] > 0 and fields["e_max_mwh"] > 0):
+        raise PyPSAAdapterError(
+            f"deferrable_demand_from_curtailment: the run deferred nothing (share "
+            f"{fields['share']:.3g}, energy shifted {fields['e_max_mwh']:.3g} MWh; "
+            f"{fields['source']}); widen the window, lower its pcc_limit_mw or raise "
+            "deferrable_share"
+        )
+    return DeferrableDemand(backlog_cost_per_mwh_h=backlog_cost_per_mwh_h, **fields)
 
 
 @dataclass(frozen=True)
@@ -283,7 +320,7 @@ def add_flexible_facility(
     name : str
         Prefix of the added components.
     profile_tz, snapshot_tz : str
-        As :func:`gridlink.grid_pypsa.add_facility_load`.
+        As :func:`gridlink.grid.pypsa.add_facility_load`.
 
     Returns
     -------
@@ -291,7 +328,7 @@ def add_flexible_facility(
 
     Raises
     ------
-    gridlink.grid_pypsa.PyPSAAdapterError
+    gridlink.grid.pypsa.PyPSAAdapterError
         As ``add_facility_load`` (unknown bus, uncovered snapshot, NaN, naive index);
         ``stores`` and ``generators`` weightings that differ; a component name in use;
         ``p_max_mw`` below the mean deferrable power or below the last snapshot's
@@ -413,7 +450,7 @@ def flexible_dispatch(n: pypsa.Network, export: FlexibleExport) -> pd.DataFrame:
 
     Raises
     ------
-    gridlink.grid_pypsa.PyPSAAdapterError
+    gridlink.grid.pypsa.PyPSAAdapterError
         The network has not been solved.
     """
     if n.links_t.p0.empty or export.link not in n.links_t.p0.columns:

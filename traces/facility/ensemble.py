@@ -4,7 +4,7 @@ One seeded facility run (:func:`traces.facility.simulate_facility`) is one draw 
 load shape.  An ensemble runs the same :class:`~traces.facility.FacilitySpec` with
 ``N`` member seeds and keeps every member's PCC series at the output resolution, so
 that the spread of the load shape (and of any statistic computed from it, see
-:mod:`gridlink.ensemble`) can be reported as P10/P50/P90 bands.
+:mod:`gridlink.studies.ensemble`) can be reported as P10/P50/P90 bands.
 
 What a member varies
 --------------------
@@ -52,7 +52,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traces.facility import METHODS, FacilityConfigError, FacilitySpec, simulate_facility
+from traces.facility.run import simulate_facility
+from traces.facility.spec import METHODS, FacilityConfigError, FacilitySpec
 
 __all__ = [
     "EnsembleError",
@@ -155,7 +156,7 @@ def pointwise_band(
         interpolation.  A pointwise band is not a trajectory: each member peaks at its
         own time, so the band's highest P90 is at most (and usually below) the P90 of
         the member peaks; reading a peak off the band understates it.  Compute
-        statistics per member first (:func:`gridlink.ensemble.statistics_band`).
+        statistics per member first (:func:`gridlink.studies.ensemble.statistics_band`).
 
     Raises
     ------

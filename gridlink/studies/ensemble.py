@@ -3,7 +3,7 @@
 Resource-adequacy and interconnection studies are probabilistic; one seeded trace hides
 the spread.  This module turns seed ensembles into the numbers a planner reads:
 
-* **facility runs** (:func:`traces.ensemble.simulate_facility_ensemble`): the pointwise
+* **facility runs** (:func:`traces.facility.ensemble.simulate_facility_ensemble`): the pointwise
   band of the PCC series at the output resolution, and the band of every planner
   statistic of :func:`gridlink.stats.load_statistics` (peak, load factor, max ramp per
   window, hours above a level, ...) computed **per member first** and then taken across
@@ -47,7 +47,7 @@ import pint
 
 from gridlink.stats import load_statistics
 from gridlink.units import series_with_unit
-from traces.ensemble import (
+from traces.facility.ensemble import (
     DEFAULT_QUANTILES,
     EnsembleError,
     FacilityEnsemble,
@@ -56,6 +56,7 @@ from traces.ensemble import (
     pointwise_band,
     quantile_label,
 )
+from traces.outputs import atomic_path
 
 __all__ = [
     "EnsembleError",
@@ -310,7 +311,7 @@ class AnnualEnsemble:
         The scenario (its own ``seed`` is replaced by each member's).
     root_seed : int
     seeds : tuple of int, length N
-        Member seeds (:func:`traces.ensemble.member_seeds`).
+        Member seeds (:func:`traces.facility.ensemble.member_seeds`).
     pcc_mw : pandas.DataFrame, shape (M, N)
         Each member's PCC load at ``freq`` (energy-preserving means) [MW]; UTC index,
         columns ``0..N-1`` named ``member``, ``attrs["unit"] == "MW"``.
@@ -472,9 +473,9 @@ def _save(fig: Any, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(p, dpi=120)
+    with atomic_path(p) as tmp:  # a failed save leaves the previous figure
+        fig.savefig(tmp, dpi=120, format=p.suffix.lstrip(".") or "png")
     plt.close(fig)
     return p
 
