@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from gridlink.config import load_facility_config
-from gridlink.planning import (
+from gridlink.studies.planning import (
     aggregation_cv,
     interconnection_table,
     oversubscription,
@@ -51,7 +51,7 @@ from traces.facility import (
     simulate_methods,
     validate_configurations,
 )
-from traces.registry import load_configuration
+from traces.model.registry import load_configuration
 
 HERE = Path(__file__).resolve().parent
 

@@ -16,7 +16,6 @@ from gridlink.studies.demo import (
     run_expansion_step,
     run_feeder_step,
 )
-from traces.outputs import staged_folder
 
 __all__ = [
     "DEFAULT_CONFIG_ID",

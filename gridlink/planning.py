@@ -12,7 +12,6 @@ from gridlink.studies.planning import (
     plot_pcc,
     plot_rack_heatmap,
 )
-from traces.outputs import atomic_path
 
 __all__ = [
     "TABLE3_COLUMNS",

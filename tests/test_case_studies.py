@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from traces.registry import load_configuration
+from traces.model.registry import load_configuration
 
 CASES = Path(__file__).resolve().parents[1] / "case_studies"
 

@@ -16,10 +16,11 @@ from scipy import stats
 
 from traces.envelope import envelope_counts, envelope_warning
 from traces.facility import FacilitySpec, WorkloadScenario, simulate_facility
-from traces.model import feature_matrix
-from traces.registry import list_configurations, load_configuration
-from traces.schedule import TokenDistribution, poisson
-from traces.surrogate import features_for_schedule
+from traces.model.configuration import feature_matrix
+from traces.model.registry import list_configurations, load_configuration
+from traces.workload.arrivals import poisson
+from traces.workload.schedule import TokenDistribution
+from traces.workload.surrogate import features_for_schedule
 
 #: ShareGPT-like token lengths (the training bundles' benchmark client), fixed table.
 TOKENS = TokenDistribution.from_arrays([200, 800, 1500, 60], [150, 300, 600, 20])

@@ -46,6 +46,7 @@ from traces.facility import (
     WorkloadScenario,
     simulate_methods,
 )
+from traces.outputs import staged_folder
 
 __all__ = [
     "DEFAULT_CONFIG_ID",
@@ -117,6 +118,8 @@ class DemoOptions:
         Progress bars.
     grid_studies : bool
         Run the pandapower feeder study and the PyPSA capacity-expansion stress test.
+    overwrite : bool
+        Replace an existing non-empty ``out_dir`` as a whole (refused otherwise).
     """
 
     out_dir: Path = Path("gridlink-demo")
@@ -138,6 +141,7 @@ class DemoOptions:
     workers: int | None = None
     progress: bool = True
     grid_studies: bool = True
+    overwrite: bool = False
 
 
 @dataclass
@@ -403,9 +407,7 @@ def _run_demo_into(opts: DemoOptions, out: Path) -> DemoReport:
         plot_rack_heatmap,
     )
 
-    opts = options or DemoOptions()
-    out = Path(opts.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(opts.out_dir)
     spec = demo_spec(opts)
     timings: dict[str, float] = {}
     files: dict[str, Path] = {}
@@ -494,7 +496,9 @@ def _run_demo_into(opts: DemoOptions, out: Path) -> DemoReport:
     summary["units"] = {"peak_mw": "MW", "mean_mw": "MW", "max_ramp_mw_per_15min": "MW per 15 min"}
     summary["attribution"] = AZURE_ATTRIBUTION
     summary["timings_s"] = timings
-    summary["options"] = {k: v for k, v in asdict(opts).items() if k != "out_dir"}
+    summary["options"] = {
+        k: v for k, v in asdict(opts).items() if k not in ("out_dir", "overwrite")
+    }
 
     if opts.grid_studies:
         t0 = time.perf_counter()

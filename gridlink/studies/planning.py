@@ -35,6 +35,7 @@ from traces.facility import (
     FacilitySpec,
     iter_racks,
 )
+from traces.outputs import atomic_path
 
 __all__ = [
     "TABLE3_COLUMNS",
@@ -428,9 +429,9 @@ def _save(fig: Any, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(p, dpi=120)
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp, dpi=120, format=p.suffix.lstrip(".") or "png")
     plt.close(fig)
     return p
 
@@ -505,7 +506,7 @@ def plot_pcc(
 def _rack_nameplate_kw(spec: FacilitySpec) -> np.ndarray:
     """Nameplate IT power of every rack [kW]: servers x (replicas x TDP + base)."""
     from traces.facility import validate_configurations
-    from traces.registry import load_configuration
+    from traces.model.registry import load_configuration
 
     reps = validate_configurations(spec)
     tdp_kw = {c: float(load_configuration(c).tdp_w) / 1e3 for c in reps}

@@ -447,10 +447,15 @@ def _make_client(
     if scheduler is not None:
         if isinstance(scheduler, Client):
             return scheduler, None
-        return Client(scheduler), None
+        try:
+            return Client(scheduler), None
+        except (OSError, ValueError) as exc:  # unreachable, or not an address
+            raise FacilityConfigError(
+                f"scheduler: cannot connect to the dask scheduler {scheduler!r} ({exc}); give "
+                "a running scheduler's address such as 'tcp://host:8786', or use workers"
+            ) from exc
     assert workers is not None
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise FacilityConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    _check_parallel(workers, None)
     import dask
 
     # dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers by default, which
@@ -606,6 +611,7 @@ def simulate_facility(
     """
     if method not in METHODS:
         raise FacilityConfigError(f"method must be one of {METHODS}, got {method!r}")
+    _check_parallel(workers, scheduler)
     replicas = validate_configurations(spec)
     logger.info(
         "simulating %d servers (%d racks) x %.0f s with method=%s, %s",
@@ -654,6 +660,7 @@ def simulate_methods(
     for m in methods:
         if m not in METHODS:
             raise FacilityConfigError(f"method must be one of {METHODS}, got {m!r}")
+    _check_parallel(workers, scheduler)
     replicas = validate_configurations(spec)
     collected: dict[int, RackChunk] = {}
     for ch in iter_racks(
