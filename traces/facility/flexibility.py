@@ -60,11 +60,13 @@ from traces import DT_S
 from traces.facility.flex_spec import CurtailmentWindow, FlexibilityError, FlexibilitySpec
 from traces.facility.result import FacilityResult, RackChunk, assemble
 from traces.facility.run import (
+    EDGE_MARGIN_S,
     _config_tp,
     _generate,
     _generator,
     _load_config,
-    _whole_sequences,
+    _margin_steps,
+    _window_phase,
     validate_configurations,
 )
 from traces.facility.spec import METHODS, FacilityConfigError, FacilitySpec
@@ -257,13 +259,21 @@ def simulate_flexible(
             cap_w = np.full(T, math.inf)
         cap_w[k0:k1] = win_cap
     t0, t1 = k0 * DT_S, k1 * DT_S
-    shared = shared_intensity(spec) if spec.traffic_mode == "shared" else None
+    # traffic, batching and power over the warm-up and cool-down margins, as in
+    # simulate_facility (same streams, same window plan), trimmed to the horizon; the
+    # ledger keeps the requests that arrive in the horizon, in horizon time [s]
+    margin = EDGE_MARGIN_S
+    m0 = _margin_steps()
+    t_ext = T + 2 * m0
+    shared = shared_intensity(spec, margin_s=margin) if spec.traffic_mode == "shared" else None
     configs = spec.server_configs()
     n_res = int(round(spec.horizon_s / spec.resolution_s))
     spr = spec.servers_per_rack
     stretch: dict[str, tuple[float, float]] = {}
     jobs: dict[str, list[tuple[int, WorkloadFeatures, np.random.SeedSequence, int]]] = {}
     arrivals = np.zeros((spec.n_racks, n_res), dtype=np.int64)
+    envelope: list[dict[str, np.ndarray]] = [{} for _ in range(spec.n_racks)]
+    envelope_defs: dict[str, dict[str, Any]] = {}
     frames = []
     for s in range(spec.n_servers):
         cid = configs[s]
@@ -283,9 +293,10 @@ def simulate_flexible(
         extra = names is None or any(n not in ("active", "delta_active") for n in names)
         n_rep = spec.gpus_per_server // tp
         for j, (r_sched, r_surr, r_pow) in enumerate(_replica_streams(spec.seed, s, n_rep)):
-            sched = replica_schedule(spec, r_sched, shared)
-            arr = np.asarray(sched.arrival_s, dtype=np.float64)
-            k = np.minimum((arr // spec.resolution_s).astype(int), n_res - 1)
+            sched = replica_schedule(spec, r_sched, shared, margin_s=margin)
+            arr = np.asarray(sched.arrival_s, dtype=np.float64) - margin  # horizon time [s]
+            inside = (arr >= 0) & (arr < spec.horizon_s)
+            k = np.minimum((arr[inside] // spec.resolution_s).astype(int), n_res - 1)
             arrivals[s // spr] += np.bincount(k, minlength=n_res)
             release = arr.copy()
             deferred = np.zeros(len(arr), dtype=bool)
@@ -311,7 +322,7 @@ def simulate_flexible(
                 ttft = latency.sample_ttft_s(sched.n_in, rng=r_surr)
                 tbt = latency.sample_tbt_s(len(arr), rng=r_surr)
                 sched2 = RequestSchedule(
-                    arrival_s=release[order],
+                    arrival_s=release[order] + margin,
                     n_in=np.asarray(sched.n_in)[order],
                     n_out=np.asarray(sched.n_out)[order],
                     start=sched.start,
@@ -321,41 +332,49 @@ def simulate_flexible(
                     sched2, latency, max_batch=spec.max_batch, latencies=(ttft[order], tbt[order]),
                     service_scale=None if scale is None else scale[order],
                 )  # fmt: skip
-            feats = workload_features(tl, duration_s=spec.horizon_s, extra=extra)
+            feats = workload_features(tl, duration_s=spec.horizon_s + 2 * margin, extra=extra)
             jobs.setdefault(cid, []).append((s, feats, r_pow, tp))
+            env = (getattr(cfg, "provenance", None) or {}).get("envelope")
+            if env:
+                from traces.model.envelope import envelope_counts
+
+                c = envelope_counts(env, np.asarray(feats.active)[m0 : m0 + T])
+                envelope[s // spr][cid] = envelope[s // spr].get(cid, 0) + c
+                envelope_defs[cid] = env
             arr_o = arr[order]
             stretch_o = hall_s * (np.ones(len(arr)) if scale is None else scale[order])
             full_ttft = tl.ttft_s / stretch_o
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "server": s,
-                        "replica": j,
-                        "config_id": cid,
-                        "arrival_s": arr_o,
-                        "release_s": tl.arrival_s,
-                        "start_s": tl.start_s,
-                        "first_token_s": tl.first_token_s,
-                        "end_s": tl.end_s,
-                        "n_in": tl.n_in,
-                        "n_out": tl.n_out,
-                        "ttft_s": tl.first_token_s - arr_o,
-                        "tbt_s": tl.tbt_s,
-                        "stretch": stretch_o,
-                        "deferred": deferred[order],
-                        "added_s": (tl.first_token_s - arr_o) - full_ttft,
-                    }
-                )
+            frame = pd.DataFrame(
+                {
+                    "server": s,
+                    "replica": j,
+                    "config_id": cid,
+                    "arrival_s": arr_o,
+                    "release_s": tl.arrival_s - margin,
+                    "start_s": tl.start_s - margin,
+                    "first_token_s": tl.first_token_s - margin,
+                    "end_s": tl.end_s - margin,
+                    "n_in": tl.n_in,
+                    "n_out": tl.n_out,
+                    "ttft_s": tl.first_token_s - margin - arr_o,
+                    "tbt_s": tl.tbt_s,
+                    "stretch": stretch_o,
+                    "deferred": deferred[order],
+                    "added_s": (tl.first_token_s - margin - arr_o) - full_ttft,
+                }
             )
+            frames.append(frame[inside[order]].reset_index(drop=True))
     servers = np.zeros((spec.n_servers, T), dtype=np.float64)
     clipped_j = 0.0
     for cid, items in jobs.items():
         gen = generators[cid] if generators and cid in generators else _generator(cid, method)
         rngs = [_power_rng(seq, method) for _, _, seq, _ in items]
-        powers = _generate(
-            gen, [f for _, f, _, _ in items], rngs, T, whole=_whole_sequences(spec, cid)
-        )
-        for (s, _, _, tp), p in zip(items, powers, strict=True):
+        clf = getattr(gen, "classifier", None)
+        plan = clf.context_plan()[0] if clf is not None else 1
+        phases = [_window_phase(seq, plan) for _, _, seq, _ in items]
+        powers = _generate(gen, [f for _, f, _, _ in items], rngs, t_ext, phases=phases)
+        for (s, _, _, tp), p_ext in zip(items, powers, strict=True):
+            p = p_ext[m0 : m0 + T]
             if cap_w is not None:
                 p, cj = clip_to_cap(p, cap_w * tp)
                 clipped_j += cj
@@ -366,6 +385,8 @@ def simulate_flexible(
             gpu_w=servers[r * spr : (r + 1) * spr].sum(axis=0),
             server_gpu_w=None,
             arrivals=arrivals[r],
+            envelope_counts=envelope[r],
+            envelopes={cid: envelope_defs[cid] for cid in envelope[r]},
         )
         for r in range(spec.n_racks)
     }

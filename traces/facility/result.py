@@ -46,7 +46,7 @@ class RackChunk:
     methods : dict
         For multi-method chunks: ``method -> gpu_w (T,)``.
     envelope_counts : dict
-        ``config_id -> traces.envelope.envelope_counts`` of the rack's replicas over the
+        ``config_id -> traces.model.envelope.envelope_counts`` of the rack's replicas over the
         horizon (configurations that carry a training envelope).
     envelopes : dict
         ``config_id -> provenance["envelope"]`` of those configurations (what the counts
@@ -432,7 +432,7 @@ def _envelope_report(
 ) -> dict[str, Any]:
     """Per configuration: the envelope tally and, outside the envelope, the warning
     (logged once per configuration, for the model method)."""
-    from traces.envelope import envelope_warning
+    from traces.model.envelope import envelope_warning
 
     out: dict[str, Any] = {}
     for cid, c in counts.items():

@@ -346,7 +346,7 @@ def simulate_racks(
                 jobs.setdefault(cid, []).append((g * spr + slot, feats, r_pow))
                 env = (getattr(cfg, "provenance", None) or {}).get("envelope")
                 if env:
-                    from traces.envelope import envelope_counts
+                    from traces.model.envelope import envelope_counts
 
                     c = envelope_counts(env, np.asarray(feats.active)[m0 : m0 + T])
                     envelope[g][cid] = envelope[g].get(cid, 0) + c

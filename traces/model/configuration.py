@@ -572,7 +572,7 @@ class FittedConfiguration:
         feats = features_for_schedule(schedule, self.latency_model(), max_batch=max_batch, rng=gen)
         env = (self.provenance or {}).get("envelope")
         if env:
-            from traces.envelope import envelope_counts, envelope_warning
+            from traces.model.envelope import envelope_counts, envelope_warning
 
             msg = envelope_warning(self.config_id, env, envelope_counts(env, feats.active))
             if msg:

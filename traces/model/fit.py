@@ -538,10 +538,10 @@ def fit_configuration(
 
 
 def training_envelope(bundles: Sequence[Any], stats: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`traces.envelope.fit_envelope` of the training bundles: each bundle's mean
+    """:func:`traces.model.envelope.fit_envelope` of the training bundles: each bundle's mean
     request rate (requests over its request window) and the measured samples per
     concurrency level from ``stats`` (:func:`traces.model.baselines.baseline_stats`)."""
-    from traces.envelope import fit_envelope
+    from traces.model.envelope import fit_envelope
     from traces.workload.schedule import RequestSchedule
 
     rates = []

@@ -39,7 +39,10 @@ __all__ = [
 
 
 def quantile_state_map(
-    source_weights: Sequence[float], target_weights: Sequence[float], *, idle: bool = True
+    source_weights: Sequence[float] | np.ndarray,
+    target_weights: Sequence[float] | np.ndarray,
+    *,
+    idle: bool = True,
 ) -> np.ndarray:
     """Map sorted source states to sorted target states by occupancy quantile, idle to idle.
 

@@ -78,7 +78,7 @@ def fit_envelope(
         Mean request rate of each training bundle [requests/s].
     active_levels, active_n_samples : sequence of int
         Concurrency levels A_t = 0, 1, ... and the number of training samples at each
-        (``traces.baselines.baseline_stats``'s ``lookup_counts`` / ``lookup_n_samples``).
+        (``traces.model.baselines.baseline_stats``'s ``lookup_counts`` / ``lookup_n_samples``).
     source : str
         Where the counts come from (stated in the note).
 
@@ -153,7 +153,7 @@ def envelope_counts(envelope: Mapping[str, Any], active: Any) -> np.ndarray:
 
 
 def envelope_warning(
-    config_id: str, envelope: Mapping[str, Any], counts: Sequence[int]
+    config_id: str, envelope: Mapping[str, Any], counts: Sequence[int] | np.ndarray
 ) -> str | None:
     """The warning for a tally from :func:`envelope_counts`, or None inside the envelope.
 
