@@ -5,11 +5,11 @@ the Azure 2024 code day shape, 24 h) and runs it for each configuration in
 ``meta.configs`` (Llama 70B on H100 at TP4, measured, and at TP8, transferred):
 
 * Table 3 at 15 min (the paper's interval) with the 250 ms peak beside it, for the model
-  and the baselines the configuration carries (:func:`gridlink.planning.interconnection_table`);
+  and the baselines the configuration carries (:func:`gridlink.studies.planning.interconnection_table`);
 * Fig 11: racks per row under ``meta.row_limit_kw`` by P95 and by peak, over a window at
-  the day's busiest profile bin (:func:`gridlink.planning.oversubscription`);
+  the day's busiest profile bin (:func:`gridlink.studies.planning.oversubscription`);
 * §4.5: coefficient of variation of GPU power at server, rack, row and site over that
-  window (:func:`gridlink.planning.aggregation_cv`);
+  window (:func:`gridlink.studies.planning.aggregation_cv`);
 * the envelope check (``result.metadata["envelope"]``): whether the traffic lies where the
   configuration was fitted;
 
