@@ -123,7 +123,15 @@ def interconnection_table(
                 used.add("250ms")
         else:
             used.add("250ms")
-        head = load_statistics(coarse, ramp_windows=()).iloc[0] if coarse is not p else stats
+        if coarse is p:
+            head = stats
+        elif len(coarse) >= 2:
+            head = load_statistics(coarse, ramp_windows=()).iloc[0]
+        else:  # one interval: its mean is the peak (load_statistics needs two samples)
+            v = float(coarse.iloc[0])
+            head = pd.Series(
+                {"peak_mw": v, "mean_mw": v, "peak_to_average": 1.0, "load_factor": 1.0}
+            )
         row = {c: float(head[c]) for c in ("peak_mw", "mean_mw", "peak_to_average", "load_factor")}
         row["peak_mw_250ms"] = float(stats["peak_mw"])
         for w in ramp_windows:
