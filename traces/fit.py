@@ -532,7 +532,7 @@ FEATURE_SET_CHOICES: dict[str, tuple[str, str]] = {}
 
 
 def fit_all(
-    data_root: str | Path,
+    data_root: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     *,
     config_ids: Sequence[str] | None = None,
@@ -543,7 +543,10 @@ def fit_all(
 ) -> list[FittedConfiguration]:
     """Fit every configuration with measured bundles under ``data_root`` and save them.
 
-    Also builds the transferred paper configurations from ``data_root/reference_params``
+    ``data_root`` is one folder or a list of folders (e.g. ``powertrace_sim`` and
+    ``powertrace_sim_incoming``); bundles of one configuration found in several roots are
+    fitted together.  Also builds the transferred paper configurations from the first
+    root's ``reference_params``
     (see :func:`traces.registry.build_transferred`) when ``transfer`` is True, and writes
     ``index.json`` (one summary row per configuration) into ``out_dir``.
     ``feature_set="auto"`` uses :data:`FEATURE_SET_CHOICES` (held-out evaluation) and f2
@@ -553,12 +556,13 @@ def fit_all(
     -------
     list of FittedConfiguration
     """
-    from traces.ingest import find_bundles, load_bundle
+    from traces.ingest import data_roots, find_bundles, load_bundle
 
-    root = Path(data_root)
+    roots = data_roots(data_root)
+    root = next((r for r in roots if (r / "reference_params").exists()), roots[0])
     out = Path(out_dir)
     groups: dict[str, list[Any]] = {}
-    for p in find_bundles(root):
+    for p in find_bundles(roots):
         b = load_bundle(p)
         groups.setdefault(b.config_id, []).append(b)
     if config_ids:
@@ -630,7 +634,8 @@ def write_index(out_dir: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m traces.fit DATA_ROOT [OUT_DIR]`` (default: the package's shipped folder)."""
+    """``python -m traces.fit DATA_ROOT [OUT_DIR] [--extra-root ROOT ...]`` (default OUT_DIR:
+    the package's shipped folder)."""
     import argparse
 
     ap = argparse.ArgumentParser(description="Fit all configurations from measured bundles.")
@@ -641,9 +646,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-epochs", type=int, default=60)
     ap.add_argument("--config-id", action="append")
+    ap.add_argument(
+        "--extra-root", action="append", default=[], help="another bundle root (repeatable)"
+    )
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    fit_all(a.data_root, a.out_dir, config_ids=a.config_id, seed=a.seed, max_epochs=a.max_epochs)
+    roots = [a.data_root, *a.extra_root]
+    fit_all(roots, a.out_dir, config_ids=a.config_id, seed=a.seed, max_epochs=a.max_epochs)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -48,8 +48,10 @@ def register(app: typer.Typer) -> None:
             help="Instead: held-out protocol for this configuration id (fit on training splits, "
             "score held-out traces; needs --data-root).",
         ),
-        data_root: Path | None = typer.Option(
-            None, "--data-root", help="Root of measured bundles (for --heldout)."
+        data_root: list[Path] | None = typer.Option(
+            None,
+            "--data-root",
+            help="Root of measured bundles (for --heldout); repeat for several roots.",
         ),
         epochs: int = typer.Option(
             60, "--epochs", min=1, help="Epoch cap of the fits (--heldout)."
