@@ -56,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from traces import DT_S
+from traces.envelope import check_envelope, merge_flags, warn_envelope
 
 __all__ = [
     "FacilityConfigError",
@@ -869,15 +870,24 @@ class RackChunk:
     arrivals: np.ndarray
     methods: dict[str, np.ndarray] = field(default_factory=dict)
     server_methods: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Out-of-envelope flags of the rack's schedules (traces.envelope.merge_flags keys).
+    out_of_envelope: dict[str, Any] = field(default_factory=dict)
 
 
 def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Generator) -> Any:
+    from traces.model import needs_ledger
     from traces.surrogate import features_for_schedule
 
     # the surrogate's extra columns (prefill tokens, decode rate, waiting) cost more than
     # A_t and dA_t; compute them only for configurations whose classifier reads them
     names = getattr(cfg, "feature_names", None)
     extra = names is None or any(n not in ("active", "delta_active") for n in names)
+    if names is not None and needs_ledger(names):  # work-ledger features (issue 16)
+        from traces.ledger import simulate_work
+
+        return simulate_work(
+            schedule, cfg.latency, max_batch=spec.max_batch, rng=rng, duration_s=spec.horizon_s
+        )
     return features_for_schedule(
         schedule, cfg.latency, max_batch=spec.max_batch, rng=rng, duration_s=spec.horizon_s,
         extra=extra,
@@ -1010,6 +1020,7 @@ def simulate_racks(
     arrivals = np.zeros((len(racks), n_res), dtype=np.int64)
     # per configuration: (row in the group's server matrix, features, power seed sequence)
     jobs: dict[str, list[tuple[int, Any, np.random.SeedSequence]]] = {}
+    flags: list[dict[str, Any]] = [{} for _ in racks]
     for g, rack in enumerate(racks):
         for slot in range(spr):
             s = rack * spr + slot
@@ -1024,6 +1035,9 @@ def simulate_racks(
                 arrivals[g] += np.bincount(k, minlength=n_res)
                 feats = _features(sched, cfg, spec, r_surr)
                 jobs.setdefault(cid, []).append((g * spr + slot, feats, r_pow))
+                # out-of-envelope flags (issue 16): logged once per facility in assemble()
+                envelope = (getattr(cfg, "provenance", None) or {}).get("envelope")
+                merge_flags(flags[g], check_envelope(envelope, sched, feats, config_id=cid))
     whole = {cid: _whole_sequences(spec, cid) for cid in jobs}  # once, not per method
     per_method: dict[str, np.ndarray] = {}
     for m in methods:
@@ -1048,6 +1062,7 @@ def simulate_racks(
                 arrivals=arrivals[g],
                 methods=sums,
                 server_methods=srv,
+                out_of_envelope=flags[g],
             )
         )
     return out
@@ -1320,6 +1335,12 @@ class FacilityResult:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def out_of_envelope(self) -> bool:
+        """True when a schedule's prompt lengths, context or concurrency lay beyond a
+        configuration's fitted range (details: ``metadata["out_of_envelope"]``)."""
+        return bool(self.metadata.get("out_of_envelope"))
+
+    @property
     def pcc_mw(self) -> pd.Series:
         """PCC load at ``spec.resolution`` [MW] (energy-preserving mean), named ``p_mw``."""
         return self.pcc(self.spec.resolution)
@@ -1496,8 +1517,10 @@ def assemble(
     n_res = int(round(spec.horizon_s / spec.resolution_s))
     arrivals = np.zeros(n_res, dtype=np.int64)
     seen = np.zeros(spec.n_racks, dtype=bool)
+    envelope_flags: dict[str, Any] = {}
     it = chunks.values() if isinstance(chunks, Mapping) else chunks
     for ch in it:
+        merge_flags(envelope_flags, {f["quantity"]: f for f in ch.out_of_envelope.values()})
         gpu = ch.methods.get(method, ch.gpu_w)
         rack_gpu[ch.rack] = gpu
         seen[ch.rack] = True
@@ -1537,6 +1560,9 @@ def assemble(
         spec.start, periods=n_res, freq=pd.Timedelta(seconds=spec.resolution_s), name="time"
     )
     meta: dict[str, Any] = {"spec": spec.to_dict(), "method": method}
+    if envelope_flags:  # issue 16: the scenario lies outside a configuration's fit
+        warn_envelope(envelope_flags)
+        meta["out_of_envelope"] = envelope_flags
     if spec.scenario.arrival == "azure" or spec.scenario.tokens.startswith("azure"):
         meta["attribution"] = AZURE_ATTRIBUTION
     if spec.scenario.profile_label:

@@ -41,7 +41,13 @@ from typing import Any
 import numpy as np
 
 from traces.classifier import StateClassifier
-from traces.model import FEATURE_SETS, GPU_TDP_W, FittedConfiguration, feature_matrix
+from traces.model import (
+    FEATURE_SETS,
+    GPU_TDP_W,
+    FittedConfiguration,
+    feature_matrix,
+    needs_ledger,
+)
 from traces.sampler import estimate_ar1
 from traces.states import PowerStateMixture
 
@@ -143,7 +149,16 @@ def training_features(
     from traces.surrogate import features_for_schedule
 
     sched = RequestSchedule.from_bundle(bundle)
-    wf = features_for_schedule(sched, latency, rng=rng)
+    if needs_ledger(FEATURE_SETS[feature_set]):
+        from traces.ledger import simulate_work
+
+        cached = bundle.requests["n_cached"].to_numpy() if "n_cached" in bundle.requests else None
+        if cached is not None:
+            order = np.argsort(bundle.requests["arrival_time"].to_numpy(), kind="stable")
+            cached = cached[order]
+        wf = simulate_work(sched, latency, n_cached=cached, rng=rng)
+    else:
+        wf = features_for_schedule(sched, latency, rng=rng)
     x = feature_matrix(wf, FEATURE_SETS[feature_set])
     if x.shape[0] < t_len:
         raise FitError(
@@ -309,7 +324,13 @@ def choose_overlap(
     parts = [poisson(rate * f, hours * 600.0, tokens, rng=rng) for f in (0.1, 0.5, 1.0, 2.0, 4.0)]
     parts.append(poisson(rate * 2.0, hours * 600.0, heavy, rng=rng))  # long, saturating requests
     sched = RequestSchedule.concat(parts)
-    x = feature_matrix(features_for_schedule(sched, cfg.latency, rng=rng), cfg.feature_names)
+    if needs_ledger(cfg.feature_names):
+        from traces.ledger import simulate_work
+
+        wf = simulate_work(sched, cfg.latency, rng=rng)
+    else:
+        wf = features_for_schedule(sched, cfg.latency, rng=rng)
+    x = feature_matrix(wf, cfg.feature_names)
     full = cfg.classifier.predict_proba(x)
     diffs: dict[int, float] = {}
     chosen = OVERLAP_GRID[-1]
@@ -348,6 +369,7 @@ def fit_configuration(
     config_id: str | None = None,
     classifier_kwargs: dict[str, Any] | None = None,
     baseline_stats: bool = True,
+    mixture_seed: int | None = None,
 ) -> FittedConfiguration:
     """Fit one configuration from its measured bundles.
 
@@ -358,9 +380,11 @@ def fit_configuration(
     n_states : int or "bic", default "bic"
         Mixture size K or BIC selection over ``k_range``.
     k_range : (int, int), default (4, 12)
-    feature_set : {"f2", "f4", "f4l"}, default "f2"
+    feature_set : {"f2", "f4", "f4l", "fl"}, default "f2"
         f2 = (A_t, dA_t) (paper); f4 adds the surrogate's ``prefill_tokens`` and
-        ``decode_rate``; f4l adds them as ``log(1 + x)``.
+        ``decode_rate``; f4l adds them as ``log(1 + x)``; fl adds ``log(1 + x)`` of the
+        work ledger's prefilled and emitted tokens per step and resident KV tokens
+        (:mod:`traces.ledger`).
     seed : int, default 0
         Seeds the mixture, the surrogate draws, the classifier and the sampler check.
     max_epochs : int, default 60
@@ -384,6 +408,9 @@ def fit_configuration(
     baseline_stats : bool, default True
         Store :func:`traces.baselines.baseline_stats` of the training data in the
         provenance (used by the facility's baseline methods).
+    mixture_seed : int, optional
+        Seed of the power-state mixture when it should not follow ``seed`` (the
+        posterior ensemble of :mod:`traces.ensemble` keeps one mixture across fits).
 
     Returns
     -------
@@ -418,7 +445,8 @@ def fit_configuration(
         if np.isnan(p).any():
             raise FitError(f"{b.run_id}: power_w has NaN; reload the bundle with gap interpolation")
     p_all = np.concatenate(powers)
-    mixture = PowerStateMixture(n_states, k_range=k_range, random_state=seed).fit(p_all)
+    mix_seed = seed if mixture_seed is None else int(mixture_seed)
+    mixture = PowerStateMixture(n_states, k_range=k_range, random_state=mix_seed).fit(p_all)
     labels = [mixture.predict(p) for p in powers]
 
     if latency is None:
@@ -499,6 +527,9 @@ def fit_configuration(
             "power_limit_w = enforced limit from the power log when recorded"
         ),
     }
+    from traces.envelope import training_envelope
+
+    prov["envelope"] = training_envelope(bundles, [x[:, 0] for x in first_draw])
     if baseline_stats:
         try:
             from traces.baselines import baseline_stats as _bstats

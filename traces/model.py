@@ -46,6 +46,8 @@ __all__ = [
     "ArtifactError",
     "ModelError",
     "FEATURE_SETS",
+    "LEDGER_FEATURES",
+    "needs_ledger",
     "GPU_TDP_W",
     "FittedConfiguration",
     "GeneratedTrace",
@@ -65,7 +67,26 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "f2": ("active", "delta_active"),
     "f4": ("active", "delta_active", "prefill_tokens", "decode_rate"),
     "f4l": ("active", "delta_active", "log1p_prefill_tokens", "log1p_decode_rate"),
+    # work ledger (traces.ledger): tokens prefilled / emitted per step and resident KV
+    "fl": (
+        "active",
+        "delta_active",
+        "log1p_prefilled_tokens",
+        "log1p_decoded_tokens",
+        "log1p_kv_tokens",
+    ),
 }
+
+#: Extra columns that only the work ledger provides (``traces.ledger.simulate_work``).
+LEDGER_FEATURES: frozenset[str] = frozenset(
+    {"prefilled_tokens", "decoded_tokens", "n_prefill", "n_decode", "kv_tokens"}
+)
+
+
+def needs_ledger(feature_names: Sequence[str]) -> bool:
+    """True when a feature set reads a work-ledger column (plain or ``log1p_``)."""
+    return any(n.removeprefix("log1p_") in LEDGER_FEATURES for n in feature_names)
+
 
 #: Nameplate board power per GPU [W] (thermal design power / max TDP).
 #: A100-SXM4-80GB: 400 W (NVIDIA A100 Tensor Core GPU datasheet, 2021, "Max TDP Power");
@@ -521,8 +542,21 @@ class FittedConfiguration:
                 "schedule has negative token counts in n_in/n_out; tokens must be >= 0"
             )
         gen = _rng(rng)
-        feats = features_for_schedule(schedule, self.latency_model(), max_batch=max_batch, rng=gen)
+        if needs_ledger(self.feature_names):
+            from traces.ledger import simulate_work
+
+            feats = simulate_work(schedule, self.latency_model(), max_batch=max_batch, rng=gen)
+        else:
+            feats = features_for_schedule(
+                schedule, self.latency_model(), max_batch=max_batch, rng=gen
+            )
         p, states, n_clip = self.generate_from_features(feats, rng=gen, return_details=True)
+        from traces.envelope import check_envelope, merge_flags, warn_envelope
+
+        envelope = (getattr(self, "provenance", None) or {}).get("envelope")
+        warn_envelope(
+            merge_flags({}, check_envelope(envelope, schedule, feats, config_id=self.config_id))
+        )
         if hasattr(feats, "index"):
             idx = feats.index(schedule.start)
         else:  # pragma: no cover - defensive
