@@ -64,6 +64,7 @@ __all__ = [
     "WorkPowerError",
     "WorkPowerModel",
     "bundle_work_features",
+    "from_configuration",
 ]
 
 #: Work coordinates of the surface, in column order (after the constant).
@@ -496,3 +497,20 @@ def bundle_work_features(
         dt_s=feats.dt_s,
         start=feats.start,
     )
+
+
+def from_configuration(config: Any) -> WorkPowerModel:
+    """The work-to-power model stored in a configuration's provenance (``"work_power"``).
+
+    Raises
+    ------
+    WorkPowerError
+        The configuration stores none (fitted before issue 16 or transferred).
+    """
+    data = (getattr(config, "provenance", None) or {}).get("work_power")
+    if data is None:
+        raise WorkPowerError(
+            f"{getattr(config, 'config_id', 'configuration')}: no work-to-power model stored "
+            "(provenance['work_power']); fit one with WorkPowerModel().fit(...)"
+        )
+    return WorkPowerModel.from_dict(data)
