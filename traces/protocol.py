@@ -144,6 +144,15 @@ def fold_features(
     return feats, {"n_prefill": npf.astype(np.float64), "n_decode": ndc.astype(np.float64)}
 
 
+def _latency(train: Sequence[MeasuredBundle]) -> Any:
+    """Latency model on the training traces that hold decoding requests (an idle-prefix
+    slice of a blocked fold has none; it still trains the power methods)."""
+    from traces.surrogate import fit_latency_model
+
+    with_decode = [b for b in train if (b.requests["n_out"] >= 2).any()]
+    return fit_latency_model(with_decode or list(train))
+
+
 def _fit_work(train: Sequence[MeasuredBundle], latency: Any) -> Any:
     from traces.work_power import WorkPowerModel, bundle_work_features
 
@@ -240,7 +249,6 @@ def select_method(
         ``method`` (the choice), ``rule``, ``scores`` ({method: {"abs_dE_pct", "ks",
         "acf_r2"}} medians over the inner folds at 250 ms) and ``folds`` (inner fold names).
     """
-    from traces.surrogate import fit_latency_model
 
     factory = factory or _default_factory()
     train = list(train)
@@ -254,9 +262,20 @@ def select_method(
         ]
     else:
         inner = make_splits(train)
-    rows: list[dict[str, Any]] = []
+    from traces.surrogate import SurrogateError
+
+    latencies, usable = [], []
     for fold in inner:
-        latency = fit_latency_model(fold.train)
+        try:
+            latencies.append(_latency(fold.train))
+            usable.append(fold)
+        except SurrogateError as exc:  # e.g. a training slice that is only the idle prefix
+            logger.info("select_method: validation fold %s skipped (%s)", fold.name, exc)
+    inner = usable
+    if not inner:
+        raise EvaluationError("select_method: no validation fold whose latency model fits")
+    rows: list[dict[str, Any]] = []
+    for fold, latency in zip(inner, latencies, strict=True):
         rows += _score_fold(
             fold,
             candidates,
@@ -313,7 +332,6 @@ def evaluate_protocol(
         record of every outer fold (``split``, and :func:`select_method`'s dict).  When
         ``select``, rows with ``method == "selected"`` repeat the chosen method's rows.
     """
-    from traces.surrogate import fit_latency_model
 
     factory = _default_factory(**dict(fit_kwargs or {}))
     rows: list[dict[str, Any]] = []
@@ -329,7 +347,7 @@ def evaluate_protocol(
                 n_blocks=n_blocks,
             )
             selections.append({"split": split.name, **choice})
-        latency = fit_latency_model(split.train)
+        latency = _latency(split.train)
         fold_rows = _score_fold(
             split, methods, fit_seeds=fit_seeds, factory=factory, latency=latency
         )
