@@ -113,3 +113,31 @@ def test_data_root_is_a_list(powertrace_roots: list[Path]) -> None:
     ]
     with pytest.raises(BundleError, match="empty list"):
         find_bundles([])
+
+
+def test_cli_evaluate_runs_on_the_agentic_bundle(agentic_dir: Path) -> None:
+    """`gridlink evaluate` used to stop with a traceback on a request before the power log."""
+    from typer.testing import CliRunner
+
+    from gridlink.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--config-id",
+            "qwen3-8b_A100_tp1",
+            "--bundle",
+            str(agentic_dir),
+            "--seeds",
+            "1",
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert {"model", "tdp", "mean", "lut", "lookup"} <= set(out)
+    # TDP baseline: 400 W nameplate x TP 1, constant; energy error by hand from the power log
+    power = load_bundle(agentic_dir).power_w.to_numpy()
+    expected = (400.0 * power.size - power.sum()) / power.sum() * 100
+    assert out["tdp"]["delta_energy_pct"] == pytest.approx(expected, rel=1e-9)
