@@ -12,8 +12,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fit")
     def fit(
-        data: Path = typer.Option(
-            ..., "--data", help="Root of measured bundles (<config_id>/<run_id>/power.csv ...)."
+        data: list[Path] = typer.Option(
+            ...,
+            "--data",
+            help="Root of measured bundles (<config_id>/<run_id>/power.csv ...); repeat for "
+            "several roots (e.g. powertrace_sim and powertrace_sim_incoming).",
         ),
         out: Path = typer.Option(
             ..., "--out", help="Output folder for <config_id>.json/.safetensors."
@@ -29,7 +32,8 @@ def register(app: typer.Typer) -> None:
             "auto",
             "--feature-set",
             help="auto (held-out choice per configuration, else f2), f2 (A_t, dA_t), "
-            "f4 (+ prefill tokens, decode rate) or f4l (log1p of those).",
+            "f4 (+ prefill tokens, decode rate), f4l (log1p of those) or fl (log1p of the "
+            "work ledger's prefilled / emitted tokens and KV tokens).",
         ),
         transfer: bool = typer.Option(
             True,
@@ -43,10 +47,11 @@ def register(app: typer.Typer) -> None:
         """
         from traces.fit import fit_all
 
-        if not data.is_dir():
-            raise typer.BadParameter(f"--data {data} is not a folder", param_hint="--data")
+        for root in data:
+            if not root.is_dir():
+                raise typer.BadParameter(f"--data {root} is not a folder", param_hint="--data")
         cfgs = fit_all(
-            data,
+            list(data),
             out,
             config_ids=config_id or None,
             seed=seed,
