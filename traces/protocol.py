@@ -167,7 +167,8 @@ def _default_factory(**fit_kwargs: Any) -> ModelFactory:
     def factory(train: list[Any], seed: int) -> Any:
         from traces.fit import fit_configuration
 
-        return fit_configuration(train, seed=seed, **fit_kwargs)
+        kwargs = {"latency": _latency(train), **fit_kwargs}
+        return fit_configuration(train, seed=seed, **kwargs)
 
     return factory
 
