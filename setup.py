@@ -1,6 +1,6 @@
 """Build hook for the optional C inference kernel (all metadata lives in pyproject.toml).
 
-``traces._bigru`` is the fused CPU BiGRU of :mod:`traces.classifier`.  It is optional: if it
+``traces.states._bigru`` is the fused CPU BiGRU of :mod:`traces.states.classifier`.  It is optional: if it
 cannot be compiled (no C compiler), the install still succeeds and the classifier falls
 back to its PyTorch kernel (same model, ~2x slower; see docs/facility.md).
 """
@@ -18,7 +18,10 @@ args = (
 setup(
     ext_modules=[
         Extension(
-            "traces._bigru", sources=["traces/_bigru.c"], extra_compile_args=args, optional=True
+            "traces.states._bigru",
+            sources=["traces/states/_bigru.c"],
+            extra_compile_args=args,
+            optional=True,
         )
     ]
 )

@@ -40,16 +40,16 @@ from typing import Any
 
 import numpy as np
 
-from traces.classifier import StateClassifier
-from traces.model import (
+from traces.model.configuration import (
     FEATURE_SETS,
     GPU_TDP_W,
     FittedConfiguration,
     feature_matrix,
     needs_ledger,
 )
-from traces.sampler import estimate_ar1
-from traces.states import PowerStateMixture
+from traces.power.sampler import estimate_ar1
+from traces.states.classifier import StateClassifier
+from traces.states.mixture import PowerStateMixture
 
 logger = logging.getLogger(__name__)
 
@@ -145,8 +145,8 @@ def training_features(
         return np.stack([a, np.diff(a, prepend=a[:1])], axis=1)
     if features != "surrogate":
         raise FitError(f"features must be 'surrogate' or 'measured', got {features!r}")
-    from traces.schedule import RequestSchedule
-    from traces.surrogate import features_for_schedule
+    from traces.workload.schedule import RequestSchedule
+    from traces.workload.surrogate import features_for_schedule
 
     sched = RequestSchedule.from_bundle(bundle)
     if needs_ledger(FEATURE_SETS[feature_set]):
@@ -309,8 +309,8 @@ def choose_overlap(
     below :data:`WINDOW_EDGE_TOL_FIT` wins (else the largest). Sets
     ``cfg.inference_overlap``.
     """
-    from traces.schedule import RequestSchedule, TokenDistribution, poisson
-    from traces.surrogate import features_for_schedule
+    from traces.workload.schedule import RequestSchedule, TokenDistribution, poisson
+    from traces.workload.surrogate import features_for_schedule
 
     scheds = [RequestSchedule.from_bundle(b) for b in bundles]
     n = sum(len(s) for s in scheds)
@@ -450,7 +450,7 @@ def fit_configuration(
     labels = [mixture.predict(p) for p in powers]
 
     if latency is None:
-        from traces.surrogate import fit_latency_model
+        from traces.workload.surrogate import fit_latency_model
 
         latency = fit_latency_model(bundles)
 
@@ -532,7 +532,7 @@ def fit_configuration(
     prov["envelope"] = training_envelope(bundles, [x[:, 0] for x in first_draw])
     if baseline_stats:
         try:
-            from traces.baselines import baseline_stats as _bstats
+            from traces.model.baselines import baseline_stats as _bstats
 
             prov["baseline_stats"] = _bstats(bundles, tdp_w=cfg.tdp_w)
         except Exception as exc:  # noqa: BLE001 - optional extra, never blocks a fit
@@ -587,7 +587,7 @@ def fit_all(
     -------
     list of FittedConfiguration
     """
-    from traces.ingest import data_roots, find_bundles, load_bundle
+    from traces.measured.ingest import data_roots, find_bundles, load_bundle
 
     roots = data_roots(data_root)
     root = next((r for r in roots if (r / "reference_params").exists()), roots[0])
@@ -616,7 +616,7 @@ def fit_all(
         cfg.save(out)
         fitted.append(cfg)
     if transfer:
-        from traces.registry import build_transferred
+        from traces.model.registry import build_transferred
 
         ref = root / "reference_params"
         if ref.exists():

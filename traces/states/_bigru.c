@@ -256,7 +256,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_bigru", "Fused CPU BiGRU inference kernel (see traces.classifier).",
+    PyModuleDef_HEAD_INIT, "_bigru", "Fused CPU BiGRU inference kernel (see traces.states.classifier).",
     -1, methods, NULL, NULL, NULL, NULL,
 };
 

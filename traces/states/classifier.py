@@ -15,7 +15,7 @@ Inference: :meth:`StateClassifier.predict_proba` runs the whole sequence at once
 ``window`` steps with ``overlap`` steps of context on each side, batches the windows of
 all sequences together and keeps only each window's core. Memory is bounded by the batch
 (``batch_windows x (window + 2 overlap)``), not by the number or length of sequences.
-On CPU both run the fp32 kernel :func:`_bigru_logits`: the compiled :mod:`traces._bigru`
+On CPU both run the fp32 kernel :func:`_bigru_logits`: the compiled :mod:`traces.states._bigru`
 (~0.4 us per sequence-step and core on AVX-512) or, when it is not built, the PyTorch
 kernel :func:`_bigru_logits_torch` (~1 us).  Both equal the torch module within float
 rounding and are bit-identical whatever the batch or thread count.
@@ -213,29 +213,29 @@ def _bigru_logits_torch(net: BiGRUNet, x: torch.Tensor, block: int = _KERNEL_BLO
 
 
 def _load_c_kernel() -> Any:
-    """The compiled kernel module :mod:`traces._bigru`, or None (not built, or disabled
+    """The compiled kernel module :mod:`traces.states._bigru`, or None (not built, or disabled
     with the environment variable ``GRIDLINK_BIGRU_KERNEL=torch``)."""
     import os
 
     if os.environ.get("GRIDLINK_BIGRU_KERNEL", "").strip().lower() == "torch":
         return None
     try:
-        from traces import _bigru
+        from traces.states import _bigru
     except ImportError:
-        logger.info("traces._bigru not built: BiGRU inference uses the PyTorch kernel")
+        logger.info("traces.states._bigru not built: BiGRU inference uses the PyTorch kernel")
         return None
     return _bigru
 
 
 _C_KERNEL = _load_c_kernel()
 
-#: Which CPU kernel :func:`_bigru_logits` runs: ``"c"`` (the compiled :mod:`traces._bigru`,
+#: Which CPU kernel :func:`_bigru_logits` runs: ``"c"`` (the compiled :mod:`traces.states._bigru`,
 #: for hidden size 64 and at most 16 states) or ``"torch"`` (:func:`_bigru_logits_torch`).
 KERNEL = "c" if _C_KERNEL is not None else "torch"
 
 
 def _pack_bigru(net: BiGRUNet) -> np.ndarray:
-    """:func:`_fold_bigru`'s weights in the layout of :mod:`traces._bigru` (float32, 1-D):
+    """:func:`_fold_bigru`'s weights in the layout of :mod:`traces.states._bigru` (float32, 1-D):
     per direction ``w_ih``, ``b_x``, ``w_hh``, ``b_hn``, ``w_out`` (16 columns), then
     ``b_out`` zero-padded to 16.  Needs at most 16 states."""
     w_ih, b_x, w_hh, b_hn, w_out, b_out = _fold_bigru(net)
@@ -249,7 +249,7 @@ def _pack_bigru(net: BiGRUNet) -> np.ndarray:
 def _bigru_logits(net: BiGRUNet, x: torch.Tensor) -> torch.Tensor:
     """Inference-only fp32 forward of :class:`BiGRUNet` on CPU: (B, T, F) -> (B, T, K) logits.
 
-    Runs the compiled kernel :mod:`traces._bigru` when it is built and the network fits
+    Runs the compiled kernel :mod:`traces.states._bigru` when it is built and the network fits
     it (hidden size 64, at most 16 states), else :func:`_bigru_logits_torch`.  Both equal
     ``net(x)`` in eval mode within float rounding (~1e-6 on logits) and give each sequence
     a result that does not depend on the other sequences in the batch or on the thread

@@ -52,10 +52,10 @@ import pandas as pd
 from scipy import stats
 
 from traces import DT_S
-from traces.schedule import RequestSchedule
+from traces.workload.schedule import RequestSchedule
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from traces.ingest import MeasuredBundle
+    from traces.measured.ingest import MeasuredBundle
 
 logger = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ import numpy as np
 from traces import DT_S
 
 if TYPE_CHECKING:
-    from traces.ingest import MeasuredBundle
+    from traces.measured.ingest import MeasuredBundle
 
 logger = logging.getLogger(__name__)
 

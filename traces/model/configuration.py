@@ -36,9 +36,9 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from traces import DT_S
-from traces.classifier import StateClassifier
-from traces.sampler import clip_power, sample_power_ar1, sample_power_iid, sample_states
-from traces.states import PowerStateMixture
+from traces.power.sampler import clip_power, sample_power_ar1, sample_power_iid, sample_states
+from traces.states.classifier import StateClassifier
+from traces.states.mixture import PowerStateMixture
 
 logger = logging.getLogger(__name__)
 
@@ -304,7 +304,7 @@ class FittedConfiguration:
         self.mixture = mixture
         self.classifier = classifier
         self.feature_set = feature_set
-        from traces.surrogate import LatencyModel
+        from traces.workload.surrogate import LatencyModel
 
         if isinstance(latency, dict):
             latency = LatencyModel.from_dict(latency)
@@ -529,7 +529,7 @@ class FittedConfiguration:
         ModelError
             Empty schedule, negative token counts.
         """
-        from traces.surrogate import features_for_schedule
+        from traces.workload.surrogate import features_for_schedule
 
         n = len(schedule.arrival_s)
         if n == 0:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traces.model import GPU_TDP_W, FittedConfiguration
-from traces.states import PowerStateMixture
+from traces.model.configuration import GPU_TDP_W, FittedConfiguration
+from traces.states.mixture import PowerStateMixture
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ def transfer_configuration(
     FittedConfiguration
         ``source == "transferred"``; the mapping used is stated in the provenance.
     """
-    from traces.fit import AR1_PHI_THRESHOLD
+    from traces.model.fit import AR1_PHI_THRESHOLD
 
     bundles: list[Any] | None = None
     if isinstance(target, PowerStateMixture):
@@ -258,14 +258,14 @@ def transfer_configuration(
         if power_range_w is None:
             power_range_w = (float(p.min()), float(p.max()))
         if phi is None:
-            from traces.sampler import estimate_ar1
+            from traces.power.sampler import estimate_ar1
 
             labels = mixture.predict(p)
             seg = np.concatenate([np.full(len(b.power_w), i) for i, b in enumerate(bundles)])
             phi = estimate_ar1(p, labels, mixture.means_, segment_ids=seg)["phi"]
         if latency is None:
             try:
-                from traces.surrogate import fit_latency_model
+                from traces.workload.surrogate import fit_latency_model
 
                 latency = fit_latency_model(bundles)
             except Exception as exc:  # noqa: BLE001 - fall back to the source latency

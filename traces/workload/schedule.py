@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from traces.ingest import MeasuredBundle
+    from traces.measured.ingest import MeasuredBundle
 
 logger = logging.getLogger(__name__)
 

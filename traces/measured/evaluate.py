@@ -41,7 +41,8 @@ import numpy as np
 import pandas as pd
 
 from traces import DT_S
-from traces.baselines import (
+from traces.measured.fidelity import METRIC_NAMES, fidelity_metrics, summarize_metrics
+from traces.model.baselines import (
     ActiveLookupBaseline,
     MeanBaseline,
     PhaseLUTBaseline,
@@ -49,10 +50,9 @@ from traces.baselines import (
     baselines_from_stats,
     timeline_phase_counts,
 )
-from traces.fidelity import METRIC_NAMES, fidelity_metrics, summarize_metrics
 
 if TYPE_CHECKING:
-    from traces.ingest import MeasuredBundle
+    from traces.measured.ingest import MeasuredBundle
 
 logger = logging.getLogger(__name__)
 
@@ -258,8 +258,8 @@ def heldout_features(
     EvaluationError
         If the surrogate's grid is shorter than the power trace.
     """
-    from traces.schedule import RequestSchedule
-    from traces.surrogate import simulate_batching, workload_features
+    from traces.workload.schedule import RequestSchedule
+    from traces.workload.surrogate import simulate_batching, workload_features
 
     gen = np.random.default_rng(rng)
     schedule = RequestSchedule.from_bundle(test)
@@ -289,7 +289,7 @@ def default_model_factory(**fit_kwargs: Any) -> ModelFactory:
     """
 
     def factory(train: list[MeasuredBundle], seed: int) -> Generator:
-        from traces.fit import fit_configuration
+        from traces.model.fit import fit_configuration
 
         return fit_configuration(train, seed=seed, **fit_kwargs)
 
@@ -369,7 +369,7 @@ def evaluate_split(
         ``method``, ``seed``, ``fit_seed`` and the metrics of
         :func:`traces.fidelity.fidelity_metrics`.
     """
-    from traces.surrogate import fit_latency_model
+    from traces.workload.surrogate import fit_latency_model
 
     unknown = set(methods) - set(METHODS)
     if unknown:
@@ -419,7 +419,7 @@ def evaluate_split(
 
 def _load_bundles(config_id_or_bundles: str | Sequence[MeasuredBundle], data_root: Any) -> list:
     if isinstance(config_id_or_bundles, str):
-        from traces.ingest import find_bundles, load_bundle
+        from traces.measured.ingest import find_bundles, load_bundle
 
         if data_root is None:
             raise EvaluationError("evaluate_configuration(config_id): pass data_root=<bundles dir>")
@@ -704,7 +704,7 @@ def transfer_experiment(
     """
     import copy
 
-    from traces.registry import quantile_state_map, transfer_configuration
+    from traces.model.registry import quantile_state_map, transfer_configuration
 
     fit_kwargs = dict(fit_kwargs or {})
     if holdout_frac is None:

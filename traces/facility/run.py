@@ -574,7 +574,7 @@ def _azure(trace: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Shipped Azure trace as (arrival_s from first request, n_in, n_out, span_s), cached."""
     with _AZURE_LOCK:
         if trace not in _AZURE_CACHE:
-            from traces.schedule import load_azure_trace
+            from traces.workload.schedule import load_azure_trace
 
             frame = load_azure_trace(trace)
             times = pd.DatetimeIndex(frame["arrival_time"])
@@ -596,7 +596,7 @@ _TOKENS_CACHE: dict[tuple[Any, ...], Any] = {}
 
 def _tokens(sc: WorkloadScenario, *, for_azure_shared: bool = False) -> Any:
     """Token-length table of the scenario (cached): Azure empirical or constant."""
-    from traces.schedule import TokenDistribution
+    from traces.workload.schedule import TokenDistribution
 
     if for_azure_shared:
         key: tuple[Any, ...] = ("azure", sc.azure_trace)
@@ -659,7 +659,7 @@ def _azure_replay_wrapped(spec: FacilitySpec, rate: float, rng: np.random.Genera
     uniform random offset, are thinned independently with probability
     ``rate / (copies * trace rate)`` and superposed.
     """
-    from traces.schedule import RequestSchedule
+    from traces.workload.schedule import RequestSchedule
 
     t, n_in, n_out, span = _azure(spec.scenario.azure_trace)
     horizon = spec.horizon_s
@@ -684,7 +684,7 @@ def _azure_replay_wrapped(spec: FacilitySpec, rate: float, rng: np.random.Genera
 
 def _independent_schedule(spec: FacilitySpec, rate_factor: float, rng: np.random.Generator) -> Any:
     """A replica's own (independent) stream at ``rate_factor`` x the per-replica rate."""
-    from traces.schedule import gamma_renewal, poisson, rate_function
+    from traces.workload.schedule import gamma_renewal, poisson, rate_function
 
     sc = spec.scenario
     rate = sc.rate_per_replica_rps * rate_factor
@@ -732,7 +732,7 @@ def replica_schedule(
     rate (``traces.schedule.rate_function`` on the piecewise-constant path) and an
     independent stream of the scenario's own process at ``1 - correlation`` x the rate.
     """
-    from traces.schedule import RequestSchedule, rate_function
+    from traces.workload.schedule import RequestSchedule, rate_function
 
     rho = spec.correlation if spec.traffic_mode == "shared" else 0.0
     own = _independent_schedule(spec, 1.0 - rho, rng)
@@ -764,7 +764,7 @@ _GEN_CACHE: dict[tuple[str, str], Any] = {}
 def _load_config(config_id: str) -> Any:
     with _GEN_LOCK:
         if config_id not in _CONFIG_CACHE:
-            from traces.registry import available_ids, load_configuration
+            from traces.model.registry import available_ids, load_configuration
 
             try:
                 _CONFIG_CACHE[config_id] = load_configuration(config_id)
@@ -799,7 +799,7 @@ def _generator(config_id: str, method: str) -> Any:
     key = (config_id, method)
     with _GEN_LOCK:
         if key not in _GEN_CACHE:
-            from traces.baselines import TDPBaseline, baselines_from_stats
+            from traces.model.baselines import TDPBaseline, baselines_from_stats
 
             prov = getattr(cfg, "provenance", None) or {}
             stats = prov.get("baseline_stats") if isinstance(prov, Mapping) else None
@@ -875,8 +875,8 @@ class RackChunk:
 
 
 def _features(schedule: Any, cfg: Any, spec: FacilitySpec, rng: np.random.Generator) -> Any:
-    from traces.model import needs_ledger
-    from traces.surrogate import features_for_schedule
+    from traces.model.configuration import needs_ledger
+    from traces.workload.surrogate import features_for_schedule
 
     # the surrogate's extra columns (prefill tokens, decode rate, waiting) cost more than
     # A_t and dA_t; compute them only for configurations whose classifier reads them

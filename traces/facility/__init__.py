@@ -1,0 +1,71 @@
+"""Facility simulation: servers -> racks -> the facility's point of common coupling (PCC).
+
+:mod:`.spec` (FacilitySpec, WorkloadScenario, Assignment and their validation),
+:mod:`.traffic` (per-replica request schedules, shared intensity, Azure offsets, diurnal
+shape), :mod:`.run` (rack groups, chunks, whole-sequence inference, dask) and
+:mod:`.result` (FacilityResult, assembly, energy-conserving resampling).
+
+Re-exports every name of the former module ``traces.facility``.
+"""
+
+from traces.facility.run import (
+    AZURE_ATTRIBUTION,
+    BATCH_WINDOWS,
+    CHUNK_STEPS,
+    DT_S,
+    LONG_WINDOW,
+    METHODS,
+    WHOLE_SEQUENCE_MAX_STEPS,
+    WHOLE_SEQUENCE_MIN_REPLICAS,
+    Assignment,
+    FacilityConfigError,
+    FacilityResult,
+    FacilitySpec,
+    PowerGenerator,
+    RackChunk,
+    WorkloadScenario,
+    _make_client,
+    assemble,
+    iter_racks,
+    rack_groups,
+    replica_schedule,
+    resample_energy_mean,
+    server_seed,
+    shared_intensity,
+    simulate_facility,
+    simulate_methods,
+    simulate_rack,
+    simulate_racks,
+    validate_configurations,
+)
+
+__all__ = [
+    "AZURE_ATTRIBUTION",
+    "Assignment",
+    "BATCH_WINDOWS",
+    "CHUNK_STEPS",
+    "DT_S",
+    "FacilityConfigError",
+    "FacilityResult",
+    "FacilitySpec",
+    "LONG_WINDOW",
+    "METHODS",
+    "PowerGenerator",
+    "RackChunk",
+    "WHOLE_SEQUENCE_MAX_STEPS",
+    "WHOLE_SEQUENCE_MIN_REPLICAS",
+    "WorkloadScenario",
+    "_make_client",
+    "assemble",
+    "iter_racks",
+    "rack_groups",
+    "replica_schedule",
+    "resample_energy_mean",
+    "server_seed",
+    "shared_intensity",
+    "simulate_facility",
+    "simulate_methods",
+    "simulate_rack",
+    "simulate_racks",
+    "validate_configurations",
+]
