@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from traces import classifier
+from traces.states import classifier
 from traces.classifier import (
     BiGRUNet,
     ClassifierError,
