@@ -41,7 +41,7 @@ CASES = {
 
 
 def _run(name: str, scale: float, config_id: str | None, queue: mp.Queue) -> None:
-    from gridlink.demo import default_configuration
+    from gridlink.studies.demo import default_configuration
     from traces.facility import FacilitySpec, WorkloadScenario, simulate_facility
 
     rows, rpr, spr, horizon, workers = CASES[name]

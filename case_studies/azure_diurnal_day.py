@@ -3,7 +3,7 @@
 Thin script: reads ``azure_diurnal_day.toml`` (topology, configuration, the 96-value
 DIGITIZED ESTIMATE rate profile of 2024-05-16 with its attribution, Azure token lengths)
 and calls the library: :func:`traces.facility.simulate_methods`,
-:func:`gridlink.planning.interconnection_table`, :func:`gridlink.planning.plot_pcc`.
+:func:`gridlink.studies.planning.interconnection_table`, :func:`gridlink.studies.planning.plot_pcc`.
 
     python case_studies/azure_diurnal_day.py --out out/diurnal            # full day
     python case_studies/azure_diurnal_day.py --hours 1 --rows 1 --out /tmp/d  # quick look
@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from gridlink.config import load_facility_config
-from gridlink.planning import interconnection_table, plot_pcc
+from gridlink.studies.planning import interconnection_table, plot_pcc
 from traces.facility import AZURE_ATTRIBUTION, simulate_methods
 
 HERE = Path(__file__).resolve().parent

@@ -1139,7 +1139,7 @@ class AnnualShape:
     p_mw : pandas.Series, shape (M,)
         PCC load at ``freq``: mean power per interval (energy-preserving) [MW], UTC
         index, name ``p_mw``, ``attrs["unit"] == "MW"``.  Ready for
-        :func:`gridlink.grid_pypsa.add_facility_load`.
+        :func:`gridlink.grid.pypsa.add_facility_load`.
     peak_mw : pandas.Series, shape (M,)
         Highest bin-mean (``bin_s``, default 1-min) PCC load within each interval [MW].
     p_mw_bin : pandas.Series, shape (B,)

@@ -68,7 +68,7 @@ def h100_r4_dir(powertrace_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def config_id() -> str:
     """The shipped configuration the demo uses (fails when none is shipped)."""
-    from gridlink.demo import default_configuration
+    from gridlink.studies.demo import default_configuration
 
     return default_configuration()
 

@@ -26,7 +26,7 @@ from gridlink.annual import (
     calibrate_response,
     nameplate_mw,
 )
-from gridlink.grid_pypsa import add_facility_load
+from gridlink.grid.pypsa import add_facility_load
 
 
 def _linear_curve(config_id: str = "cfg_tp1", tp: int = 1, *, a: float = 100.0, b: float = 50.0,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridlink.expansion import (
+from gridlink.grid.expansion import (
     EXAMPLE_BUS,
     LOAD_SHEDDING_CARRIER,
     TECHNOLOGIES,
@@ -21,7 +21,7 @@ from gridlink.expansion import (
     example_network,
     run_expansion_study,
 )
-from gridlink.grid_pypsa import PyPSAAdapterError
+from gridlink.grid.pypsa import PyPSAAdapterError
 from gridlink.units import series_with_unit
 
 HOURS = 72

@@ -348,7 +348,7 @@ def test_cli_feeder_writes_tables_and_plot(tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from gridlink.commands.feeder import register
+    from gridlink.cli.commands.feeder import register
 
     app = typer.Typer()
     register(app)

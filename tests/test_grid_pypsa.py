@@ -11,7 +11,7 @@ import pandas as pd
 import pypsa
 import pytest
 
-from gridlink.grid_pypsa import (
+from gridlink.grid.pypsa import (
     FACILITY_CARRIER,
     PyPSAAdapterError,
     add_facility_load,

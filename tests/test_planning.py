@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridlink.planning import (
+from gridlink.studies.planning import (
     TABLE3_COLUMNS,
     aggregation_cv,
     interconnection_table,

@@ -1,6 +1,6 @@
 """The ``gridlink`` command line (typer).
 
-Each command lives in its own module under :mod:`gridlink.commands` and registers
+Each command lives in its own module under :mod:`gridlink.cli.commands` and registers
 itself on :data:`app`; heavy imports (torch, pandapower, pypsa) happen inside the
 command bodies so ``gridlink --help`` stays fast.
 """
@@ -11,7 +11,7 @@ import logging
 
 import typer
 
-from gridlink.commands import register_all
+from gridlink.cli.commands import register_all
 
 app = typer.Typer(
     name="gridlink",

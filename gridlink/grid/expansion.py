@@ -3,7 +3,7 @@
 A planner who books an AI facility at its nameplate (TDP) power, at a flat mean, or
 with a generated profile gets different optimal capacities, system costs and prices.
 :func:`run_expansion_study` adds each profile to the same PyPSA network (with
-:func:`gridlink.grid_pypsa.add_facility_load`), solves a greenfield
+:func:`gridlink.grid.pypsa.add_facility_load`), solves a greenfield
 capacity-expansion LP with HiGHS, and reports the results side by side.
 
 The shipped :func:`example_network` is built in code (PyPSA's example networks are
@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from gridlink.grid_pypsa import (
+from gridlink.grid.pypsa import (
     add_facility_load,
 )
 from gridlink.units import series_to_magnitude, series_with_unit
@@ -526,7 +526,7 @@ def run_expansion_study(
     """Solve the same capacity expansion once per facility profile and compare.
 
     For each ``(label, profile)``: copy ``network``, add the facility with
-    :func:`gridlink.grid_pypsa.add_facility_load` at ``bus``, add a load-shedding
+    :func:`gridlink.grid.pypsa.add_facility_load` at ``bus``, add a load-shedding
     generator at every loaded bus (marginal cost ``voll_usd_per_mwh``, sized to the
     bus's peak load, so that unserved energy is reported instead of infeasibility),
     optimise with ``solver`` and collect capacities, costs, the facility's share
@@ -569,7 +569,7 @@ def run_expansion_study(
     ExpansionError
         No profiles, a user network without ``bus``, profiles that share no whole
         hour, or a solve that is not optimal (status, condition and a hint).
-    gridlink.grid_pypsa.PyPSAAdapterError, gridlink.units.UnitError
+    gridlink.grid.pypsa.PyPSAAdapterError, gridlink.units.UnitError
         A profile that does not fit the network (see :func:`add_facility_load`).
     """
     if not profiles:

@@ -37,7 +37,7 @@ the bus.
 Examples
 --------
 >>> import pandas as pd, pypsa
->>> from gridlink.grid_pypsa import add_facility_load
+>>> from gridlink.grid.pypsa import add_facility_load
 >>> from gridlink.units import series_with_unit
 >>> n = pypsa.Network()
 >>> n.set_snapshots(pd.date_range("2025-01-01", periods=3, freq="h"))

@@ -287,7 +287,7 @@ def run_feeder_step(
 def run_expansion_step(
     spec: FacilitySpec, out_dir: Path, *, rate_per_replica_rps: float, seed: int
 ) -> dict[str, Any]:
-    """PyPSA capacity-expansion stress test of the hall (:mod:`gridlink.expansion`).
+    """PyPSA capacity-expansion stress test of the hall (:mod:`gridlink.grid.expansion`).
 
     The hall's load over :data:`EXPANSION_DAYS` days of hourly snapshots comes from the
     annual fast path (:func:`gridlink.annual.annual_load`, calibrated on the same shipped
@@ -314,7 +314,7 @@ def run_expansion_step(
         JSON-serialisable facts merged into ``summary.json["expansion"]``.
     """
     from gridlink.annual import AnnualScenario, FleetPhase, annual_load, nameplate_mw
-    from gridlink.expansion import comparison_profiles, example_network, run_expansion_study
+    from gridlink.grid.expansion import comparison_profiles, example_network, run_expansion_study
 
     day0 = pd.Timestamp(spec.start).tz_convert("UTC").floor("D")
     cid = spec.server_configs()[0]
@@ -348,7 +348,7 @@ def run_expansion_step(
 
 
 def _example_bus() -> str:
-    from gridlink.expansion import EXAMPLE_BUS
+    from gridlink.grid.expansion import EXAMPLE_BUS
 
     return EXAMPLE_BUS
 
@@ -382,7 +382,7 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
     -------
     DemoReport
     """
-    from gridlink.planning import (
+    from gridlink.studies.planning import (
         aggregation_cv,
         interconnection_table,
         oversubscription,

@@ -21,4 +21,4 @@ COMMANDS: tuple[str, ...] = (
 def register_all(app: typer.Typer) -> None:
     """Register every command module in :data:`COMMANDS` on ``app``."""
     for name in COMMANDS:
-        import_module(f"gridlink.commands.{name}").register(app)
+        import_module(f"gridlink.cli.commands.{name}").register(app)

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run the main job and print where its tables, plots and summary.json are."""
-        from gridlink.demo import DemoOptions, format_report, run_demo
+        from gridlink.studies.demo import DemoOptions, format_report, run_demo
 
         if hours is not None and minutes is not None:
             raise typer.BadParameter("give --hours or --minutes, not both")

@@ -55,8 +55,8 @@ def register(app: typer.Typer) -> None:
         (capacities MW/MWh, system cost USD, coincident peak, unserved energy, prices)."""
         import pandas as pd
 
-        from gridlink.expansion import comparison_profiles, run_expansion_study
-        from gridlink.grid_pypsa import export_load_csv
+        from gridlink.grid.expansion import comparison_profiles, run_expansion_study
+        from gridlink.grid.pypsa import export_load_csv
 
         if (profile is None) == (config is None):
             raise typer.BadParameter("give exactly one of --profile or --config")
