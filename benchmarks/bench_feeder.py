@@ -38,7 +38,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from gridlink.feeder import hosting_capacity, load_network, reactive_power_mvar, run_feeder
+from gridlink.grid.feeder import hosting_capacity, load_network, reactive_power_mvar, run_feeder
 from gridlink.units import series_with_unit
 
 

@@ -15,7 +15,7 @@ import pandapower as pp
 import pandas as pd
 import pytest
 
-from gridlink.feeder import (
+from gridlink.grid.feeder import (
     FeederError,
     Limits,
     compare_profiles,

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridlink.feeder import FeederError, read_profile_q
-from gridlink.feeder import read_profile as feeder_read_profile
+from gridlink.grid.feeder import FeederError, read_profile_q
+from gridlink.grid.feeder import read_profile as feeder_read_profile
 from gridlink.profiles import ProfileFileError, read_profile
 
 IDX = pd.date_range("2025-01-01", periods=4, freq="15min", tz="Europe/Berlin")

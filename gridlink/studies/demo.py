@@ -225,7 +225,7 @@ EXPANSION_BACKGROUND_FACTOR: float = 4.0
 def run_feeder_step(
     results: dict[str, FacilityResult], out_dir: Path, *, n_servers: int
 ) -> dict[str, Any]:
-    """pandapower feeder study of the hall's PCC load (:mod:`gridlink.feeder`).
+    """pandapower feeder study of the hall's PCC load (:mod:`gridlink.grid.feeder`).
 
     Every method's PCC profile (model, TDP, mean, LUT) is run as a time series on
     :data:`FEEDER_NETWORK` at bus :data:`FEEDER_BUS` (power factor 0.95 lagging), and the
@@ -246,7 +246,7 @@ def run_feeder_step(
     dict
         JSON-serialisable facts merged into ``summary.json["feeder"]``.
     """
-    from gridlink.feeder import (
+    from gridlink.grid.feeder import (
         compare_profiles,
         hosting_capacity,
         load_network,

@@ -12,7 +12,7 @@ Outputs written to ``--out DIR``:
     ``vm_min_pu``, ``vm_max_pu``, ``line_loading_max_percent``,
     ``trafo_loading_max_percent``, ``violation``, ``facility_bus_vm_pu``.
 ``feeder_summary.csv``
-    One row per constraint (see :meth:`gridlink.feeder.FeederResult.summary`).
+    One row per constraint (see :meth:`gridlink.grid.feeder.FeederResult.summary`).
 ``vm_pu.parquet``, ``line_loading_percent.parquet``, ``trafo_loading_percent.parquet``
     Full element tables (columns are pandapower indices, as strings).
 ``feeder_voltage.png``
@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         """Voltages, loading and limit violations of a facility profile on a feeder (pandapower)."""
         import pandas as pd
 
-        from gridlink.feeder import (
+        from gridlink.grid.feeder import (
             FeederError,
             Limits,
             load_network,

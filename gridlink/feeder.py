@@ -1,0 +1,43 @@
+"""Deprecated path, kept for one release: use gridlink.grid.feeder."""
+
+from gridlink.grid.feeder import (
+    MAX_ITERATION,
+    NETWORKS,
+    TOLERANCE_MVA,
+    Backend,
+    FeederError,
+    FeederResult,
+    HostingCapacityResult,
+    Limits,
+    attach_facility,
+    compare_profiles,
+    hosting_capacity,
+    load_network,
+    plot_voltage,
+    prepare_profile,
+    reactive_power_mvar,
+    read_profile,
+    read_profile_q,
+    run_feeder,
+)
+
+__all__ = [
+    "Backend",
+    "NETWORKS",
+    "TOLERANCE_MVA",
+    "MAX_ITERATION",
+    "FeederError",
+    "Limits",
+    "load_network",
+    "read_profile",
+    "read_profile_q",
+    "prepare_profile",
+    "reactive_power_mvar",
+    "attach_facility",
+    "FeederResult",
+    "run_feeder",
+    "compare_profiles",
+    "HostingCapacityResult",
+    "hosting_capacity",
+    "plot_voltage",
+]
