@@ -18,14 +18,11 @@ from gridlink.annual import (
     AnnualScenario,
     FleetPhase,
     ResponseCurve,
-    _fit_level,
-    _mod_law,
-    _mod_weights,
-    _ncs_basis,
     annual_load,
     calibrate_response,
     nameplate_mw,
 )
+from gridlink.annual.calibration import _fit_level, _mod_law, _mod_weights, _ncs_basis
 from gridlink.grid.pypsa import add_facility_load
 
 
