@@ -89,6 +89,7 @@ def read_profile(path: str | Path) -> pd.Series:
         column whose name ends in a unit (``_mw``, ``_kw``, ``_w``, ``_gw``).
     """
     frame = read_profile_frame(path)
+    unit: str | None
     if "p_mw" in frame.columns:
         column, unit = "p_mw", "MW"
     else:

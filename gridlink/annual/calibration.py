@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,10 +16,13 @@ import pandas as pd
 from gridlink.annual.curves import ResponseCurve
 from gridlink.annual.scenario import DT_S, AnnualError, _modulation, _tokens
 
+if TYPE_CHECKING:  # typing only; imported where it runs
+    from traces.model import FittedConfiguration
+
 logger = logging.getLogger(__name__)
 
 
-def _load_config(config: Any) -> Any:
+def _load_config(config: str | FittedConfiguration) -> FittedConfiguration:
     if isinstance(config, str):
         from traces.registry import load_configuration
 
@@ -280,7 +283,7 @@ def _fit_levels(
 
 
 def calibrate_response(
-    config: Any,
+    config: str | FittedConfiguration,
     *,
     tokens: str = "azure-conv",
     max_rate_rps: float = 4.0,

@@ -171,6 +171,7 @@ class ResponseCurve:
             lo = _interp_extrap(m[sel], self.mod_knots[k], self.mod_mean_w[k])
             hi = _interp_extrap(m[sel], self.mod_knots[k + 1], self.mod_mean_w[k + 1])
             out[sel] = (1.0 - w[sel]) * lo + w[sel] * hi
+        assert self.lag_w is not None  # None is replaced by zeros in __post_init__
         for col, nb in enumerate((mod_prev, mod_next)):
             if nb is not None:
                 out += np.interp(rate, levels, self.lag_w[:, col]) * (np.asarray(nb) - 1.0)

@@ -223,7 +223,7 @@ def annual_load(
         per < 1
         or abs(per - round(per)) > 1e-9
         or (len(idx) % round(per))
-        or (sc.start.value % step.value)
+        or (pd.Timestamp(sc.start).value % step.value)
     ):
         raise AnnualError(
             f"freq={freq!r} must be a whole multiple of bin_s={sc.bin_s} s that tiles the "

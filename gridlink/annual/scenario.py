@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # typing only; imported where it runs
+    from traces.schedule import TokenDistribution
 
 DT_S = 0.25  # the generator's step [s] (traces.DT_S)
 
@@ -201,7 +204,7 @@ class AnnualScenario:
             raise AnnualError(f"holiday_factor must be >= 0, got {self.holiday_factor}")
         bin_ns = int(round(self.bin_s * 1e9))
         for p in fleet:
-            if (p.start.value - start.value) % bin_ns and p.start > start:
+            if (pd.Timestamp(p.start).value - start.value) % bin_ns and p.start > start:
                 raise AnnualError(
                     f"fleet phase at {p.start} does not start on a {self.bin_s} s bin boundary"
                 )
@@ -242,11 +245,11 @@ class AnnualScenario:
 
     def phase_at(self, times: pd.DatetimeIndex) -> np.ndarray:
         """Index of the fleet phase active at each time (UTC), shape like ``times``."""
-        starts = np.array([p.start.value for p in self.fleet], dtype=np.int64)
+        starts = np.array([pd.Timestamp(p.start).value for p in self.fleet], dtype=np.int64)
         return np.searchsorted(starts, times.asi8, side="right") - 1
 
 
-def _tokens(tokens: str, n_in: int, n_out: int) -> Any:
+def _tokens(tokens: str, n_in: int, n_out: int) -> TokenDistribution:
     from traces.schedule import TokenDistribution
 
     if tokens == "fixed":

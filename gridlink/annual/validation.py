@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +18,9 @@ from gridlink.annual.fast import _block, _fast_core
 from gridlink.annual.scenario import DT_S, AnnualError, AnnualScenario, _utc
 from gridlink.units import series_with_unit
 
+if TYPE_CHECKING:  # typing only; imported where it runs
+    from traces.facility import FacilityResult, FacilitySpec
+
 
 def day_spec(
     scenario: AnnualScenario,
@@ -26,7 +29,7 @@ def day_spec(
     hours: float = 24.0,
     n_servers: int | None = None,
     resolution: str | None = None,
-) -> Any:
+) -> FacilitySpec:
     """The :class:`traces.facility.FacilitySpec` that renders part of a scenario day.
 
     The day's deterministic offered load ``lambda(t)`` per bin becomes a ``profile``
@@ -62,7 +65,9 @@ def day_spec(
             f"day: window {start} to {end} is outside the scenario ({sc.start} to {s_end})"
         )
     n_bins = hours * 3600.0 / sc.bin_s
-    if abs(n_bins - round(n_bins)) > 1e-9 or (start.value - sc.start.value) % int(sc.bin_s * 1e9):
+    if abs(n_bins - round(n_bins)) > 1e-9 or (start.value - pd.Timestamp(sc.start).value) % int(
+        sc.bin_s * 1e9
+    ):
         raise AnnualError(
             f"day/hours: the window must cover whole {sc.bin_s} s bins of the scenario"
         )
@@ -107,7 +112,7 @@ def render_day(
     n_servers: int | None = None,
     resolution: str = "250ms",
     workers: int | None = None,
-) -> Any:
+) -> FacilityResult:
     """Render a scenario window at 250 ms through the full path (the generator).
 
     :func:`traces.facility.simulate_facility` on :func:`day_spec`; returns its
@@ -121,7 +126,7 @@ def render_day(
 
 
 def fast_facility(
-    spec: Any,
+    spec: FacilitySpec,
     curves: Mapping[str, ResponseCurve],
     *,
     noise_seed: int | None = 0,

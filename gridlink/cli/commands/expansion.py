@@ -70,6 +70,8 @@ def register(app: typer.Typer) -> None:
         else:
             from gridlink.annual import AnnualScenario, FleetPhase, annual_load, nameplate_mw
 
+            assert config is not None  # exactly one of --profile / --config, checked above
+
             day0 = pd.Timestamp(start, tz="UTC").floor("D")
             scenario = AnnualScenario(
                 fleet=(FleetPhase(day0, {config: servers}),),

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
 
 from gridlink.grid.feeder.networks import FeederError
+
+if TYPE_CHECKING:  # typing only: pandapower is imported where it runs
+    from pandapower.auxiliary import pandapowerNet
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +32,7 @@ MAX_ITERATION = 10
 _SQRT3 = math.sqrt(3.0)
 
 
-def _fast_path_blockers(net: Any) -> list[str]:
+def _fast_path_blockers(net: pandapowerNet) -> list[str]:
     """Reasons why the fast backend would not reproduce pandapower (empty if none)."""
     reasons = []
     if "controller" in net and len(net.controller) and net.controller["in_service"].any():
@@ -48,7 +51,7 @@ def _fast_path_blockers(net: Any) -> list[str]:
     return reasons
 
 
-def _pp_runpp(net: Any, **kwargs: Any) -> None:
+def _pp_runpp(net: pandapowerNet, **kwargs: Any) -> None:
     import pandapower as pp
 
     pp.runpp(
@@ -67,7 +70,7 @@ class _FastModel:
     lightsim2grid Newton-Raphson per distinct facility injection ``(p, q)``.
     """
 
-    def __init__(self, net: Any, bus: int) -> None:
+    def __init__(self, net: pandapowerNet, bus: int) -> None:
         from pandapower.auxiliary import LoadflowNotConverged
         from pandapower.pypower.idx_brch import F_BUS, T_BUS
         from pandapower.pypower.idx_bus import BASE_KV
@@ -119,8 +122,14 @@ class _FastModel:
         self.lookups = net._pd2ppc_lookups["branch"]
         self.trafo_loading = net._options["trafo_loading"]
 
-    def solve(self, p_mw: np.ndarray, q_mvar: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-        """Solve each distinct ``(p, q)``; return V (T, n_ppci), converged (T,), n solved."""
+    def solve(
+        self, p_mw: np.ndarray, q_mvar: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Solve each distinct ``(p, q)``.
+
+        Returns V (U, n_ppci) and converged (U,) per distinct injection, and the inverse
+        index (T,) from each step to its injection (``V[inverse]`` is per step).
+        """
         pq_pairs = np.column_stack([p_mw, q_mvar])
         uniq, inverse = np.unique(pq_pairs, axis=0, return_inverse=True)
         inverse = inverse.reshape(-1)
@@ -197,14 +206,14 @@ class _FastModel:
         return vm_bus, line_loading, trafo_loading
 
 
-def _run_fast(net: Any, bus: int, p: np.ndarray, q: np.ndarray) -> tuple:
+def _run_fast(net: pandapowerNet, bus: int, p: np.ndarray, q: np.ndarray) -> tuple:
     model = _FastModel(net, bus)
     v_u, ok_u, inverse = model.solve(p, q)
     vm_u, line_u, trafo_u = model.tables(v_u, ok_u)
     return vm_u[inverse], line_u[inverse], trafo_u[inverse], ok_u[inverse], len(ok_u)
 
 
-def _run_pandapower(net: Any, load_idx: int, p: np.ndarray, q: np.ndarray) -> tuple:
+def _run_pandapower(net: pandapowerNet, load_idx: int, p: np.ndarray, q: np.ndarray) -> tuple:
     from pandapower.control import ConstControl
     from pandapower.timeseries import DFData, OutputWriter, run_timeseries
 
@@ -221,7 +230,7 @@ def _run_pandapower(net: Any, load_idx: int, p: np.ndarray, q: np.ndarray) -> tu
 
     net["gridlink_pf"] = pd.DataFrame({"converged": [0.0]})
 
-    def run(net: Any, **kwargs: Any) -> None:
+    def run(net: pandapowerNet, **kwargs: Any) -> None:
         net["gridlink_pf"].at[0, "converged"] = 0.0
         pp.runpp(net, **kwargs)
         net["gridlink_pf"].at[0, "converged"] = 1.0 if net.converged else 0.0
@@ -264,7 +273,7 @@ def _run_pandapower(net: Any, load_idx: int, p: np.ndarray, q: np.ndarray) -> tu
     return vm, line, trafo, ok, n
 
 
-def _choose_backend(net: Any, backend: str) -> str:
+def _choose_backend(net: pandapowerNet, backend: str) -> str:
     if backend not in ("auto", "fast", "pandapower"):
         raise FeederError(f"backend: expected 'auto', 'fast' or 'pandapower', got {backend!r}")
     if backend == "pandapower":

@@ -9,7 +9,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,11 +18,14 @@ from gridlink.grid.feeder.networks import FeederError
 from gridlink.grid.feeder.result import FeederResult
 from gridlink.grid.feeder.timeseries import prepare_profile, run_feeder
 
+if TYPE_CHECKING:  # typing only: pandapower is imported where it runs
+    from pandapower.auxiliary import pandapowerNet
+
 logger = logging.getLogger(__name__)
 
 
 def compare_profiles(
-    net: Any,
+    net: pandapowerNet,
     bus: int,
     profiles: Mapping[str, pd.Series],
     **kwargs: Any,
@@ -128,7 +131,7 @@ class HostingCapacityResult:
 
 
 def hosting_capacity(
-    net: Any,
+    net: pandapowerNet,
     bus: int,
     shape: pd.Series,
     *,

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # typing only: pandapower is imported where it runs
+    from pandapower.auxiliary import pandapowerNet
 
 #: Short names accepted by :func:`load_network` -> ``pandapower.networks`` function.
 NETWORKS: dict[str, str] = {
@@ -66,7 +69,7 @@ class Limits:
             )
 
 
-def load_network(name: str, *, load_scaling: float = 1.0) -> Any:
+def load_network(name: str, *, load_scaling: float = 1.0) -> pandapowerNet:
     """Load one of the networks pandapower ships, by short name (offline).
 
     Parameters
@@ -110,7 +113,7 @@ def load_network(name: str, *, load_scaling: float = 1.0) -> Any:
     return net
 
 
-def attach_facility(net: Any, bus: int, *, name: str = "gridlink facility") -> int:
+def attach_facility(net: pandapowerNet, bus: int, *, name: str = "gridlink facility") -> int:
     """Create the facility load on ``bus`` (in place), with zero power.
 
     Consumer sign convention (pandapower ``create_load``): positive ``p_mw`` is
@@ -141,7 +144,7 @@ def attach_facility(net: Any, bus: int, *, name: str = "gridlink facility") -> i
     return int(pp.create_load(net, bus=int(bus), p_mw=0.0, q_mvar=0.0, name=name, scaling=1.0))
 
 
-def _check_bus(net: Any, bus: Any) -> None:
+def _check_bus(net: pandapowerNet, bus: Any) -> None:
     if isinstance(bus, bool) or not isinstance(bus, int | np.integer):
         raise FeederError(f"bus: expected an integer index of net.bus, got {bus!r}")
     if int(bus) not in net.bus.index:

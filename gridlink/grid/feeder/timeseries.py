@@ -8,7 +8,8 @@ import copy
 import logging
 import math
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,10 +19,13 @@ from gridlink.grid.feeder.networks import FeederError, Limits, _check_bus, attac
 from gridlink.grid.feeder.result import FeederResult
 from gridlink.units import UnitError, series_to_magnitude
 
+if TYPE_CHECKING:  # typing only: pandapower is imported where it runs
+    from pandapower.auxiliary import pandapowerNet
+
 logger = logging.getLogger(__name__)
 
 
-def read_profile(path: str | Any) -> pd.Series:
+def read_profile(path: str | Path) -> pd.Series:
     """Read a facility PCC profile file (the ``gridlink feeder`` input format).
 
     The format is :mod:`gridlink.profiles`'s: Parquet (or CSV) with a ``p_mw`` column
@@ -49,7 +53,7 @@ def read_profile(path: str | Any) -> pd.Series:
         raise FeederError(str(exc)) from exc
 
 
-def read_profile_q(path: str | Any) -> pd.Series | None:
+def read_profile_q(path: str | Path) -> pd.Series | None:
     """The optional ``q_mvar`` column [Mvar] of a profile file (see :func:`read_profile`), or None."""
     from gridlink.profiles import ProfileFileError, read_column, read_profile_frame
 
@@ -201,7 +205,7 @@ def _facility_q(p: pd.Series, pf: float, lagging: bool, q_mvar: pd.Series | None
 
 
 def run_feeder(
-    net: Any,
+    net: pandapowerNet,
     bus: int,
     profile: pd.Series,
     *,
