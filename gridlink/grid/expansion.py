@@ -39,6 +39,10 @@ heat rate x 0.0531 t CO2/MMBtu (US EPA emission factor for natural gas) and pay 
 carbon price of 50 USD/t by default (:data:`CO2_PRICE_USD_PER_T`).  Unserved energy is
 priced at a value of lost load of 10,000 USD/MWh (a modelling choice, above ERCOT's
 5,000 USD/MWh offer cap).
+
+This module stays one piece on purpose (about 650 lines, a quarter of them this
+docstring): the example system, the profiles it compares and the study share the cost
+table above and are read together.
 """
 
 from __future__ import annotations
@@ -417,7 +421,7 @@ class ExpansionResult:
     price: pd.DataFrame
     facility_mw: pd.DataFrame
     bus: str
-    networks: dict[str, Any] = field(default_factory=dict)
+    networks: dict[str, pypsa.Network] = field(default_factory=dict)
 
 
 def _add_load_shedding(n: pypsa.Network, voll: float) -> None:
