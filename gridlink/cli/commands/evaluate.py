@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         from traces.fidelity import METRIC_NAMES
         from traces.ingest import load_bundle
 
-        log = logging.getLogger("gridlink.commands.evaluate")
+        log = logging.getLogger(__name__)
         if heldout is not None:
             if data_root is None:
                 raise typer.BadParameter("--heldout needs --data-root")
