@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from traces.ensemble import fit_ensemble_configuration
+from traces.model.posterior_ensemble import fit_ensemble_configuration
 from traces.fidelity import fidelity_metrics
 from traces.ingest import find_bundles, load_bundle
 from traces.protocol import (

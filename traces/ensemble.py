@@ -1,130 +1,333 @@
-"""Seed stability of the state classifier: posterior averaging over several fits (issue 16).
+"""Seed ensembles of a facility run: N independent draws of the same facility.
 
-One BiGRU fit seed can decide the answer out of distribution (docs/fidelity.md: held-out
-BurstGPT energy error from -38 % to +12 % over five fit seeds).  The remedy here keeps one
-power-state mixture (Eq 2, fitted once) and trains ``n_members`` classifiers (Eq 3) on the
-same labels and features with different initialisation / window seeds; generation uses the
-*average* of their state posteriors ``p(s_t | x) = (1/M) sum_m p_m(s_t | x)``, a standard
-deep-ensemble estimate (Lakshminarayanan, Pritzel & Blundell, "Simple and Scalable
-Predictive Uncertainty Estimation using Deep Ensembles", NeurIPS 2017).  The sampler and
-everything downstream are unchanged.
+One seeded facility run (:func:`traces.facility.simulate_facility`) is one draw of the
+load shape.  An ensemble runs the same :class:`~traces.facility.FacilitySpec` with
+``N`` member seeds and keeps every member's PCC series at the output resolution, so
+that the spread of the load shape (and of any statistic computed from it, see
+:mod:`gridlink.ensemble`) can be reported as P10/P50/P90 bands.
+
+What a member varies
+--------------------
+Everything a facility draws comes from ``FacilitySpec.seed``: each replica's request
+schedule (Poisson/gamma arrivals, token lengths, the random offset of an Azure replay),
+the shared intensity path of ``traffic_mode="shared"``, the batching surrogate's
+TTFT/TBT draws and the power-state sampling (paper Eqs 8-9).  A member therefore
+varies traffic, surrogate and state sampling together.  What it does **not** vary is
+the fitted configuration itself: no shipped configuration carries a fit-seed ensemble
+(each file's ``provenance["seed"]`` is a single training seed, see
+:mod:`traces.registry`), so the bands here do not include model-fit uncertainty.
+``docs/fidelity.md`` reports the spread over fit seeds separately.
+
+Seeds
+-----
+Member ``k`` of an ensemble with root seed ``r`` uses the integer seed
+
+``seed_k = SeedSequence(r).spawn(N)[k].generate_state(1, dtype=uint64)[0]``
+
+(:func:`member_seeds`).  ``SeedSequence.spawn`` gives the k-th child the spawn key
+``(k,)`` whatever ``N`` is, so adding members never changes the first ones, and the
+children are independent streams in NumPy's sense (the seed-sequence hash of the
+root entropy and the spawn key).  ``FacilitySpec.seed`` takes an integer, so the
+child's first 64-bit state word is used; the facility then derives every server's
+stream from it through its own ``SeedSequence(seed_k, spawn_key=(0, server))``.  Two
+members share streams only if two 64-bit words coincide (probability ~N^2 / 2^65).
+
+Serial and dask runs give identical members bit for bit, because each member is an
+ordinary :func:`~traces.facility.simulate_facility` call, which is itself identical
+serially and on dask for a given seed.
+
+References
+----------
+NumPy, "Parallel random number generation" (``numpy.random.SeedSequence.spawn``).
+Wilkins, Kazhamiaka & Rajagopal (2026), §3.4 (facility aggregation), Eqs 10-11.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pandas as pd
+
+from traces.facility import METHODS, FacilityConfigError, FacilitySpec, simulate_facility
+
+__all__ = [
+    "EnsembleError",
+    "FacilityEnsemble",
+    "member_seeds",
+    "quantile_label",
+    "pointwise_band",
+    "simulate_facility_ensemble",
+    "ENSEMBLE_SOURCES",
+    "DEFAULT_QUANTILES",
+    "check_quantiles",
+]
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PosteriorEnsemble", "fit_ensemble_configuration"]
+#: What a facility ensemble member varies (see the module docstring).
+ENSEMBLE_SOURCES: tuple[str, ...] = (
+    "request schedules (arrivals, token lengths, replay offsets)",
+    "shared intensity path (traffic_mode='shared')",
+    "batching surrogate TTFT/TBT draws",
+    "power-state sampling (Eqs 8-9)",
+)
+
+#: Default quantiles of a band: P10, P50 (median), P90.
+DEFAULT_QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
 
 
-class PosteriorEnsemble:
-    """Several :class:`~traces.classifier.StateClassifier` fits over one state space.
-
-    Offers the inference interface a :class:`~traces.model.FittedConfiguration` uses
-    (``n_states``, ``n_features_``, ``predict_proba_many``, ``iter_proba_many``) and
-    returns the mean of the members' posteriors, shape (T, K) per sequence.
-
-    Raises
-    ------
-    ValueError
-        No members, or members with different state or feature counts.
-    """
-
-    def __init__(self, members: Sequence[Any]) -> None:
-        members = list(members)
-        if not members:
-            raise ValueError("PosteriorEnsemble: needs at least one fitted classifier")
-        ks = {int(m.n_states) for m in members}
-        fs = {int(m.n_features_) for m in members}
-        if len(ks) != 1 or len(fs) != 1:
-            raise ValueError(f"PosteriorEnsemble: members disagree on states {ks} or features {fs}")
-        self.members = members
-        self.n_states = ks.pop()
-        self.n_features_ = fs.pop()
-        self.history_ = {"members": [getattr(m, "history_", {}) for m in members]}
-
-    def predict_proba_many(self, xs: Sequence[np.ndarray], **kwargs: Any) -> list[np.ndarray]:
-        """Mean member posterior per sequence, each (T_i, K)."""
-        xs = list(xs)
-        total = None
-        for m in self.members:
-            p = m.predict_proba_many(xs, **kwargs)
-            total = p if total is None else [a + b for a, b in zip(total, p, strict=True)]
-        return [t / len(self.members) for t in total]
-
-    def iter_proba_many(self, xs: Any, **kwargs: Any) -> Iterator[tuple[int, np.ndarray]]:
-        """Like ``StateClassifier.iter_proba_many`` (input order), member posteriors averaged."""
-        xs = list(xs)
-        kwargs.pop("batch_windows", None)
-        kwargs.pop("device", None)
-        yield from enumerate(self.predict_proba_many(xs, **kwargs))
+class EnsembleError(ValueError):
+    """An ensemble request is invalid; the message names the argument and the fix."""
 
 
-def fit_ensemble_configuration(
-    bundles: Sequence[Any],
-    *,
-    seed: int = 0,
-    n_members: int = 3,
-    mixture_seed: int | None = 0,
-    **fit_kwargs: Any,
-) -> Any:
-    """:func:`traces.fit.fit_configuration` with an ensemble of ``n_members`` classifiers.
+def _count(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise EnsembleError(f"{name} must be an integer >= 1, got {value!r}")
+    return int(value)
 
-    The first member is the ordinary fit with ``seed`` (latency model, sampler choice and
-    provenance come from it; the mixture uses ``mixture_seed``, 0 by default, so that the
-    state space does not change with the fit seed - None lets it follow ``seed``); members ``j = 1 .. n_members - 1`` are trained on
-    the same mixture labels with classifier seed ``seed * 1000 + j`` and surrogate feature
-    draws of their own.  The result generates with the averaged posteriors.  Not
-    serialisable by ``FittedConfiguration.save`` (which stores one classifier).
+
+def member_seeds(root_seed: int, n_members: int) -> list[int]:
+    """Integer seeds of an ensemble's members, from independent ``SeedSequence`` children.
+
+    Parameters
+    ----------
+    root_seed : int
+        Root seed (>= 0) of the ensemble.
+    n_members : int
+        Number of members N (>= 1).
 
     Returns
     -------
-    traces.model.FittedConfiguration
-        ``classifier`` is a :class:`PosteriorEnsemble`; ``provenance["ensemble"]`` lists
-        the member seeds.
-    """
-    from traces.classifier import StateClassifier
-    from traces.fit import fit_configuration, training_features
+    list of int, length N
+        ``seed_k = SeedSequence(root_seed).spawn(N)[k].generate_state(1, uint64)[0]``.
+        The first ``M`` seeds of an ensemble of ``N >= M`` members equal those of an
+        ensemble of ``M`` members (the k-th child's spawn key is ``(k,)``).
 
-    if n_members < 1:
-        raise ValueError(f"n_members must be >= 1, got {n_members}")
-    bundles = list(bundles)
-    cfg = fit_configuration(bundles, seed=seed, mixture_seed=mixture_seed, **fit_kwargs)
-    if n_members == 1:
-        return cfg
-    labels = [cfg.mixture.predict(b.power_w.to_numpy(dtype=np.float64)) for b in bundles]
-    n_draws = int(cfg.provenance.get("n_feature_draws", 3))
-    members = [cfg.classifier]
-    seeds = []
-    for j in range(1, n_members):
-        s = int(seed) * 1000 + j
-        xs, ys = [], []
-        for i, (b, lab) in enumerate(zip(bundles, labels, strict=True)):
-            for d in range(n_draws):
-                xs.append(
-                    training_features(
-                        b,
-                        cfg.latency,
-                        feature_set=cfg.feature_set,
-                        features=fit_kwargs.get("features", "surrogate"),
-                        rng=np.random.default_rng([s, i, d]),
-                    )
-                )
-                ys.append(lab)
-        ckw = {
-            "max_epochs": fit_kwargs.get("max_epochs", 60),
-            "random_state": s,
-            **(fit_kwargs.get("classifier_kwargs") or {}),
-        }
-        members.append(StateClassifier(cfg.mixture.n_states_, **ckw).fit(xs, ys))
-        seeds.append(s)
-    cfg.classifier = PosteriorEnsemble(members)
-    cfg.provenance["ensemble"] = {"n_members": n_members, "member_seeds": [int(seed), *seeds]}
-    logger.info("%s: posterior ensemble of %d classifiers", cfg.config_id, n_members)
-    return cfg
+    Raises
+    ------
+    EnsembleError
+        ``root_seed`` negative or not an integer; ``n_members`` < 1.
+    """
+    if isinstance(root_seed, bool) or not isinstance(root_seed, (int, np.integer)) or root_seed < 0:
+        raise EnsembleError(f"root_seed must be an integer >= 0, got {root_seed!r}")
+    n = _count(n_members, "n_members")
+    children = np.random.SeedSequence(int(root_seed)).spawn(n)
+    return [int(c.generate_state(1, dtype=np.uint64)[0]) for c in children]
+
+
+def quantile_label(q: float) -> str:
+    """Column label of a quantile: 0.1 -> ``"p10"``, 0.5 -> ``"p50"``, 0.975 -> ``"p97.5"``."""
+    pct = round(float(q) * 100.0, 6)
+    return f"p{int(pct)}" if pct == int(pct) else f"p{pct:g}"
+
+
+def check_quantiles(quantiles: Sequence[float]) -> tuple[float, ...]:
+    """Validate quantiles (increasing, distinct, in [0, 1]); raises :class:`EnsembleError`."""
+    qs = tuple(float(q) for q in quantiles)
+    if not qs or any(not 0.0 <= q <= 1.0 for q in qs) or list(qs) != sorted(set(qs)):
+        raise EnsembleError(
+            f"quantiles must be increasing distinct values in [0, 1], got {tuple(quantiles)!r}"
+        )
+    return qs
+
+
+def pointwise_band(
+    members: pd.DataFrame, quantiles: Sequence[float] = DEFAULT_QUANTILES
+) -> pd.DataFrame:
+    """Quantiles over the members at each time step.
+
+    Parameters
+    ----------
+    members : pandas.DataFrame, shape (T, N)
+        One column per member, one row per time step.
+    quantiles : sequence of float
+        Increasing quantiles in [0, 1] (default P10, P50, P90).
+
+    Returns
+    -------
+    pandas.DataFrame, shape (T, len(quantiles))
+        Columns ``p10``, ``p50``, ``p90`` (:func:`quantile_label`), same index and
+        ``attrs`` as ``members``.  ``numpy.quantile`` with its default (linear, "type 7")
+        interpolation.  A pointwise band is not a trajectory: its upper edge is higher
+        than most members most of the time, and its maximum is not the P90 of the peak
+        (compute statistics per member first, :func:`gridlink.ensemble.statistics_band`).
+
+    Raises
+    ------
+    EnsembleError
+        Bad quantiles, no members, or NaN values.
+    """
+    qs = check_quantiles(quantiles)
+    values = members.to_numpy(dtype=np.float64)
+    if values.ndim != 2 or values.shape[1] < 1:
+        raise EnsembleError("members: need a (T, N) frame with at least one member column")
+    if np.isnan(values).any():
+        raise EnsembleError("members: NaN values found; every member must cover every step")
+    out = pd.DataFrame(
+        np.quantile(values, qs, axis=1).T,
+        index=members.index,
+        columns=[quantile_label(q) for q in qs],
+    )
+    out.attrs = dict(members.attrs)
+    return out
+
+
+@dataclass(frozen=True)
+class FacilityEnsemble:
+    """N seeded runs of one facility (members differ only by their seed).
+
+    Attributes
+    ----------
+    spec : FacilitySpec
+        The facility (its own ``seed`` is replaced by each member's).
+    method : str
+        Generation method of every member (``"model"`` or a baseline).
+    root_seed : int
+        Root of :func:`member_seeds`.
+    seeds : tuple of int, length N
+        Member seeds.
+    pcc_mw : pandas.DataFrame, shape (T_res, N)
+        PCC load of each member at ``spec.resolution`` (energy-preserving means) [MW];
+        UTC index, columns ``0..N-1`` named ``member``, ``attrs["unit"] == "MW"``.
+    peak_mw_250ms : pandas.Series, shape (N,)
+        Each member's highest 250 ms PCC load [MW].
+    sources : tuple of str
+        What the members vary (:data:`ENSEMBLE_SOURCES`).
+    metadata : dict
+        ``fit_seed_ensemble`` (False: no shipped configuration has one), timings.
+    """
+
+    spec: FacilitySpec
+    method: str
+    root_seed: int
+    seeds: tuple[int, ...]
+    pcc_mw: pd.DataFrame
+    peak_mw_250ms: pd.Series
+    sources: tuple[str, ...] = ENSEMBLE_SOURCES
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_members(self) -> int:
+        """Number of members N."""
+        return len(self.seeds)
+
+    def member(self, k: int) -> pd.Series:
+        """Member ``k``'s PCC series at the output resolution [MW], named ``p_mw``."""
+        s = self.pcc_mw[k].rename("p_mw")
+        s.attrs["unit"] = "MW"
+        return s
+
+    def member_spec(self, k: int) -> FacilitySpec:
+        """The spec member ``k`` ran (``spec`` with ``seed = seeds[k]``)."""
+        return replace(self.spec, seed=self.seeds[k])
+
+    def band(self, quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
+        """Pointwise P10/P50/P90 of the PCC series [MW] (:func:`pointwise_band`)."""
+        return pointwise_band(self.pcc_mw, quantiles)
+
+
+def simulate_facility_ensemble(
+    spec: FacilitySpec,
+    n_members: int,
+    *,
+    root_seed: int | None = None,
+    method: str = "model",
+    workers: int | None = None,
+    scheduler: Any = None,
+    progress: bool = False,
+) -> FacilityEnsemble:
+    """Run a facility with ``n_members`` independent seeds.
+
+    Parameters
+    ----------
+    spec : FacilitySpec
+        The facility; every member runs it with its own seed.
+    n_members : int
+        Number of members N (>= 1).
+    root_seed : int, optional
+        Root seed of :func:`member_seeds`; default ``spec.seed``.
+    method : {"model", "tdp", "mean", "lut"}
+        Generation method (baselines vary only through the traffic that they ignore).
+    workers : int, optional
+        Run each member's racks on one ``dask.distributed.LocalCluster`` of this many
+        single-threaded worker processes, started once for the whole ensemble.
+    scheduler : str or distributed.Client, optional
+        An existing dask scheduler address or Client instead.
+    progress : bool
+        Progress bar of each member's servers.
+
+    Returns
+    -------
+    FacilityEnsemble
+        Members' PCC at ``spec.resolution``; identical serially and on dask.
+
+    Raises
+    ------
+    EnsembleError
+        Bad ``n_members`` or ``root_seed``, or both ``workers`` and ``scheduler`` given.
+    traces.facility.FacilityConfigError
+        Unknown method or configuration (as :func:`~traces.facility.simulate_facility`).
+    """
+    import time
+
+    if method not in METHODS:
+        raise FacilityConfigError(f"method must be one of {METHODS}, got {method!r}")
+    root = spec.seed if root_seed is None else root_seed
+    seeds = member_seeds(root, n_members)  # validates both
+    if workers is not None and scheduler is not None:
+        raise EnsembleError("give workers= (a new local cluster) or scheduler=, not both")
+    client = cluster = None
+    if workers is not None:
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise EnsembleError(f"workers must be an integer >= 1, got {workers!r}")
+        from distributed import Client, LocalCluster
+
+        cluster = LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        )
+        client = Client(cluster)
+        scheduler = client
+    t0 = time.perf_counter()
+    columns: dict[int, np.ndarray] = {}
+    peaks: list[float] = []
+    index = None
+    try:
+        for k, seed in enumerate(seeds):
+            res = simulate_facility(
+                replace(spec, seed=seed), method=method, scheduler=scheduler, progress=progress
+            )
+            pcc = res.pcc_mw
+            index = pcc.index
+            columns[k] = pcc.to_numpy(dtype=np.float64)
+            peaks.append(float(res.pcc_mw_250ms.max()))
+            logger.info("ensemble member %d/%d (seed %d) done", k + 1, len(seeds), seed)
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    elapsed = time.perf_counter() - t0
+    frame = pd.DataFrame(columns, index=index)
+    frame.columns.name = "member"
+    frame.attrs["unit"] = "MW"
+    peak = pd.Series(peaks, index=frame.columns, name="peak_mw_250ms")
+    peak.attrs["unit"] = "MW"
+    return FacilityEnsemble(
+        spec=spec,
+        method=method,
+        root_seed=int(root),
+        seeds=tuple(seeds),
+        pcc_mw=frame,
+        peak_mw_250ms=peak,
+        metadata={
+            "fit_seed_ensemble": False,
+            "fit_seed_note": "no shipped configuration carries a fit-seed ensemble; "
+            "the bands cover traffic, surrogate and state sampling only",
+            "elapsed_s": elapsed,
+            "execution": "serial" if scheduler is None else "dask",
+        },
+    )

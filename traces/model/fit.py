@@ -410,7 +410,7 @@ def fit_configuration(
         provenance (used by the facility's baseline methods).
     mixture_seed : int, optional
         Seed of the power-state mixture when it should not follow ``seed`` (the
-        posterior ensemble of :mod:`traces.ensemble` keeps one mixture across fits).
+        posterior ensemble of :mod:`traces.model.posterior_ensemble` keeps one mixture across fits).
 
     Returns
     -------
