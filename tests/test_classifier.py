@@ -257,7 +257,7 @@ def test_c_kernel_builds_agree() -> None:
     code = (
         "import numpy as np, torch\n"
         "from traces.classifier import BiGRUNet, _bigru_logits\n"
-        "import traces._bigru as b\n"
+        "import traces.states._bigru as b\n"
         "torch.manual_seed(5); net = BiGRUNet(2, 7).eval(); x = torch.randn(7, 500, 2)\n"
         "with torch.inference_mode(): out = _bigru_logits(net, x).numpy()\n"
         "import sys; np.save(sys.argv[1], out); print(b.BUILD)\n"

@@ -1,8 +1,10 @@
 """Deprecated path, kept for one release: use traces.model.baselines."""
 
+from traces import (
+    DT_S,
+)
 from traces.model.baselines import (
     DECODE,
-    DT_S,
     IDLE,
     MIXED,
     NAMEPLATE_TDP_W,

@@ -1,9 +1,11 @@
 """Deprecated path, kept for one release: use traces.measured.evaluate."""
 
+from traces import (
+    DT_S,
+)
 from traces.measured.evaluate import (
     BASELINE_METHODS,
     DEFAULT_SEEDS,
-    DT_S,
     METHODS,
     METRIC_NAMES,
     EvaluationError,

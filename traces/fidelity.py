@@ -1,8 +1,10 @@
 """Deprecated path, kept for one release: use traces.measured.fidelity."""
 
+from traces import (
+    DT_S,
+)
 from traces.measured.fidelity import (
     ACF_MAX_LAG,
-    DT_S,
     METRIC_NAMES,
     FidelityError,
     acf_r2,

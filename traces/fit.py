@@ -1,9 +1,14 @@
-"""Deprecated path, kept for one release: use traces.model.fit."""
+"""Deprecated path, kept for one release: use traces.model.fit and traces.measured.training."""
 
+from traces.measured.training import (
+    FEATURE_SET_CHOICES,
+    fit_all,
+    main,
+    write_index,
+)
 from traces.model.fit import (
     AR1_PHI_THRESHOLD,
     DATA_LICENSE_NOTE,
-    FEATURE_SET_CHOICES,
     FEATURE_SETS,
     GPU_TDP_W,
     OVERLAP_GRID,
@@ -12,11 +17,8 @@ from traces.model.fit import (
     FitError,
     acf,
     choose_overlap,
-    fit_all,
     fit_configuration,
-    main,
     training_features,
-    write_index,
 )
 
 __all__ = [
@@ -37,3 +39,7 @@ __all__ = [
     "training_features",
     "write_index",
 ]
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m traces.fit`, the old path
+    main()

@@ -1,7 +1,9 @@
 """Deprecated path, kept for one release: use traces.measured.ingest."""
 
-from traces.measured.ingest import (
+from traces import (
     DT_S,
+)
+from traces.measured.ingest import (
     MAX_GAP_SAMPLES,
     BundleError,
     BundleGapError,

@@ -1,13 +1,17 @@
-"""Deprecated path, kept for one release: use traces.model.registry."""
+"""Deprecated path, kept for one release: use traces.model.registry and traces.model.transfer."""
 
-from traces.model.registry import (
+from traces.model.configuration import (
     GPU_TDP_W,
-    TRANSFER_PLAN,
+)
+from traces.model.registry import (
     RegistryError,
     available_ids,
-    build_transferred,
     list_configurations,
     load_configuration,
+)
+from traces.model.transfer import (
+    TRANSFER_PLAN,
+    build_transferred,
     quantile_state_map,
     transfer_configuration,
 )

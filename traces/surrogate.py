@@ -1,7 +1,9 @@
 """Deprecated path, kept for one release: use traces.workload.surrogate."""
 
-from traces.workload.surrogate import (
+from traces import (
     DT_S,
+)
+from traces.workload.surrogate import (
     MAX_BATCH,
     BatchTimeline,
     LatencyModel,

@@ -8,35 +8,45 @@ shape), :mod:`.run` (rack groups, chunks, whole-sequence inference, dask) and
 Re-exports every name of the former module ``traces.facility``.
 """
 
+from traces import (
+    DT_S,
+)
+from traces.facility.result import (
+    FacilityResult,
+    RackChunk,
+    assemble,
+    resample_energy_mean,
+)
 from traces.facility.run import (
-    AZURE_ATTRIBUTION,
     BATCH_WINDOWS,
     CHUNK_STEPS,
-    DT_S,
     LONG_WINDOW,
-    METHODS,
     WHOLE_SEQUENCE_MAX_STEPS,
     WHOLE_SEQUENCE_MIN_REPLICAS,
-    Assignment,
-    FacilityConfigError,
-    FacilityResult,
-    FacilitySpec,
-    PowerGenerator,
-    RackChunk,
-    WorkloadScenario,
     _make_client,
-    assemble,
     iter_racks,
     rack_groups,
-    replica_schedule,
-    resample_energy_mean,
-    server_seed,
-    shared_intensity,
     simulate_facility,
     simulate_methods,
     simulate_rack,
     simulate_racks,
     validate_configurations,
+)
+from traces.facility.spec import (
+    METHODS,
+    Assignment,
+    FacilityConfigError,
+    FacilitySpec,
+    WorkloadScenario,
+)
+from traces.facility.traffic import (
+    AZURE_ATTRIBUTION,
+    replica_schedule,
+    server_seed,
+    shared_intensity,
+)
+from traces.power.generator import (
+    PowerGenerator,
 )
 
 __all__ = [

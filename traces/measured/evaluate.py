@@ -215,7 +215,7 @@ def make_splits(bundles: Sequence[MeasuredBundle], *, holdout_frac: float = 0.3)
 
 
 def _replace_features(features: Any, **changes: Any) -> Any:
-    if dataclasses.is_dataclass(features):
+    if dataclasses.is_dataclass(features) and not isinstance(features, type):
         return dataclasses.replace(features, **changes)
     d = dict(vars(features))
     d.update(changes)
@@ -517,17 +517,20 @@ def cached_evaluation(
     bundles = _load_bundles(config_id, data_root)
     code = hashlib.sha256()
     for mod in (
-        "ingest",
-        "schedule",
-        "surrogate",
-        "states",
-        "classifier",
-        "sampler",
-        "model",
-        "fit",
-        "baselines",
-        "fidelity",
-        "evaluate",
+        "measured.ingest",
+        "workload.base",
+        "workload.schedule",
+        "workload.arrivals",
+        "workload.azure",
+        "workload.surrogate",
+        "states.mixture",
+        "states.classifier",
+        "power.sampler",
+        "model.configuration",
+        "model.fit",
+        "model.baselines",
+        "measured.fidelity",
+        "measured.evaluate",
     ):
         src = importlib.import_module(f"traces.{mod}").__file__
         if src:
@@ -704,7 +707,7 @@ def transfer_experiment(
     """
     import copy
 
-    from traces.model.registry import quantile_state_map, transfer_configuration
+    from traces.model.transfer import quantile_state_map, transfer_configuration
 
     fit_kwargs = dict(fit_kwargs or {})
     if holdout_frac is None:

@@ -37,7 +37,7 @@ import numpy as np
 from traces import DT_S
 
 if TYPE_CHECKING:
-    from traces.measured.ingest import MeasuredBundle
+    from traces.workload.records import RequestLog
 
 logger = logging.getLogger(__name__)
 
@@ -240,7 +240,7 @@ def _label(prefill: np.ndarray, decode: np.ndarray, busy: np.ndarray) -> np.ndar
     return phase
 
 
-def bundle_phases(bundle: MeasuredBundle) -> np.ndarray:
+def bundle_phases(bundle: RequestLog) -> np.ndarray:
     """Measured serving phase at each power sample of a bundle, from its vLLM engine log.
 
     For grid time t, the engine scrape interval (e_{j-1}, e_j] containing t gives the prompt
@@ -252,8 +252,8 @@ def bundle_phases(bundle: MeasuredBundle) -> np.ndarray:
 
     Parameters
     ----------
-    bundle : MeasuredBundle
-        With an ``engine`` log (powertrace_sim format).
+    bundle : RequestLog
+        E.g. a :class:`traces.measured.ingest.MeasuredBundle`, with an ``engine`` log (powertrace_sim format).
 
     Returns
     -------

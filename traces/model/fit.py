@@ -30,13 +30,11 @@ transferred paper configurations and writes the shipped files; ``python -m trace
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -47,28 +45,25 @@ from traces.model.configuration import (
     feature_matrix,
     needs_ledger,
 )
-from traces.power.sampler import estimate_ar1
+from traces.power.sampler import AR1_PHI_THRESHOLD, estimate_ar1
 from traces.states.classifier import StateClassifier
 from traces.states.mixture import PowerStateMixture
+from traces.workload.records import RequestLog
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "FitError",
+    "TrainingRun",
     "fit_configuration",
-    "fit_all",
     "training_features",
     "acf",
     "AR1_PHI_THRESHOLD",
     "STATE_RHO_GRID",
     "OVERLAP_GRID",
-    "FEATURE_SET_CHOICES",
     "choose_overlap",
     "DATA_LICENSE_NOTE",
 ]
-
-#: The authors' threshold on phi for using AR(1) (reference_params ``phi_threshold``).
-AR1_PHI_THRESHOLD: float = 0.3
 
 #: Recorded in every shipped configuration's provenance.
 DATA_LICENSE_NOTE: str = (
@@ -77,19 +72,33 @@ DATA_LICENSE_NOTE: str = (
 )
 
 
+class TrainingRun(RequestLog, Protocol):
+    """A measured run to fit on: a :class:`~traces.workload.records.RequestLog` with the
+    tensor-parallel degree of its configuration (e.g. a
+    :class:`traces.measured.ingest.MeasuredBundle`)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def gpu(self) -> str: ...
+
+    @property
+    def tp(self) -> int: ...
+
+
 class FitError(ValueError):
     """Invalid input to fitting (no bundles, mixed configurations, bad options)."""
 
 
 def _library_version() -> str:
+    """The installed distribution's version (package metadata), for provenance."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
-        from importlib.metadata import version
-
         return version("gridlink")
-    except Exception:  # noqa: BLE001 - not installed
-        from gridlink import __version__
-
-        return __version__
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        return "unknown"
 
 
 def acf(x: np.ndarray, max_lag: int) -> np.ndarray:
@@ -103,7 +112,7 @@ def acf(x: np.ndarray, max_lag: int) -> np.ndarray:
 
 
 def training_features(
-    bundle: Any,
+    bundle: TrainingRun,
     latency: Any,
     *,
     feature_set: str = "f2",
@@ -169,7 +178,7 @@ def training_features(
     return x[:t_len]
 
 
-def _power_limit_w(bundle: Any) -> float | None:
+def _power_limit_w(bundle: TrainingRun) -> float | None:
     """Enforced power limit x TP [W] from a ``power.limit`` column of the power log, if any."""
     src = (bundle.metadata or {}).get("sources", {}).get("power", {})
     path = src.get("path") if isinstance(src, dict) else None
@@ -188,7 +197,7 @@ def _power_limit_w(bundle: Any) -> float | None:
     return float(lim.median()) * int(bundle.tp)
 
 
-def _sources(bundles: Sequence[Any]) -> list[dict[str, Any]]:
+def _sources(bundles: Sequence[TrainingRun]) -> list[dict[str, Any]]:
     out = []
     for b in bundles:
         srcs = (b.metadata or {}).get("sources", {})
@@ -291,7 +300,7 @@ WINDOW_EDGE_TOL_FIT: float = 5e-4
 
 def choose_overlap(
     cfg: FittedConfiguration,
-    bundles: Sequence[Any],
+    bundles: Sequence[TrainingRun],
     *,
     seed: int = 0,
     window: int = 8192,
@@ -309,7 +318,8 @@ def choose_overlap(
     below :data:`WINDOW_EDGE_TOL_FIT` wins (else the largest). Sets
     ``cfg.inference_overlap``.
     """
-    from traces.workload.schedule import RequestSchedule, TokenDistribution, poisson
+    from traces.workload.arrivals import poisson
+    from traces.workload.schedule import RequestSchedule, TokenDistribution
     from traces.workload.surrogate import features_for_schedule
 
     scheds = [RequestSchedule.from_bundle(b) for b in bundles]
@@ -354,7 +364,7 @@ def choose_overlap(
 
 
 def fit_configuration(
-    bundles: Sequence[Any],
+    bundles: Sequence[TrainingRun],
     *,
     n_states: int | str = "bic",
     k_range: tuple[int, int] = (4, 12),
@@ -477,8 +487,7 @@ def fit_configuration(
 
     seg = np.concatenate([np.full(p.size, i) for i, p in enumerate(powers)])
     phi_info = estimate_ar1(p_all, np.concatenate(labels), mixture.means_, segment_ids=seg)
-    limits = [_power_limit_w(b) for b in bundles]
-    limits = [v for v in limits if v is not None]
+    limits = [v for v in (_power_limit_w(b) for b in bundles) if v is not None]
     cfg = FittedConfiguration(
         config_id=config_id,
         mixture=mixture,
@@ -548,143 +557,3 @@ def fit_configuration(
         prov["fit_time_s"],
     )
     return cfg
-
-
-#: Per-configuration feature-set overrides for ``fit_all(feature_set="auto")``.
-#:
-#: Empty on purpose: every shipped configuration uses the paper's two features (f2).
-#: ``f4l`` (A_t, dA_t, log1p of the surrogate's prefill tokens in flight and decode rate)
-#: did better on the held-out BurstGPT replay for qwen3-8b_A100_tp1 (leave-one-trace-out,
-#: seeds 0-2: f2 KS 0.64 / dE -38.3 % vs f4l KS 0.11 / dE +5.3 %; ShareGPT runs alike), but
-#: that comparison used the evaluation traces themselves, and adopting its winner would be
-#: tuning on them (no untouched test trace is available; see docs/fidelity.md).  f4l stays
-#: available as ``fit_configuration(..., feature_set="f4l")`` / ``gridlink fit --feature-set``.
-FEATURE_SET_CHOICES: dict[str, tuple[str, str]] = {}
-
-
-def fit_all(
-    data_root: str | Path | Sequence[str | Path],
-    out_dir: str | Path,
-    *,
-    config_ids: Sequence[str] | None = None,
-    seed: int = 0,
-    max_epochs: int = 60,
-    feature_set: str = "auto",
-    transfer: bool = True,
-) -> list[FittedConfiguration]:
-    """Fit every configuration with measured bundles under ``data_root`` and save them.
-
-    ``data_root`` is one folder or a list of folders (e.g. ``powertrace_sim`` and
-    ``powertrace_sim_incoming``); bundles of one configuration found in several roots are
-    fitted together.  Also builds the transferred paper configurations from the first
-    root's ``reference_params``
-    (see :func:`traces.registry.build_transferred`) when ``transfer`` is True, and writes
-    ``index.json`` (one summary row per configuration) into ``out_dir``.
-    ``feature_set="auto"`` uses :data:`FEATURE_SET_CHOICES` (held-out evaluation) and f2
-    elsewhere.
-
-    Returns
-    -------
-    list of FittedConfiguration
-    """
-    from traces.measured.ingest import data_roots, find_bundles, load_bundle
-
-    roots = data_roots(data_root)
-    root = next((r for r in roots if (r / "reference_params").exists()), roots[0])
-    out = Path(out_dir)
-    groups: dict[str, list[Any]] = {}
-    for p in find_bundles(roots):
-        b = load_bundle(p)
-        groups.setdefault(b.config_id, []).append(b)
-    if config_ids:
-        unknown = sorted(set(config_ids) - set(groups))
-        if unknown:
-            raise FitError(f"no measured bundles for {unknown}; available: {sorted(groups)}")
-        groups = {k: v for k, v in groups.items() if k in config_ids}
-    fitted: list[FittedConfiguration] = []
-    for cid in sorted(groups):
-        fs, why = feature_set, "caller's feature_set"
-        if feature_set == "auto":
-            fs, why = FEATURE_SET_CHOICES.get(cid, ("f2", "paper default (no held-out comparison)"))
-        cfg = fit_configuration(
-            sorted(groups[cid], key=lambda b: b.run_id),
-            seed=seed,
-            max_epochs=max_epochs,
-            feature_set=fs,
-        )
-        cfg.provenance["feature_set_reason"] = why
-        cfg.save(out)
-        fitted.append(cfg)
-    if transfer:
-        from traces.model.registry import build_transferred
-
-        ref = root / "reference_params"
-        if ref.exists():
-            have = {c.config_id: c for c in fitted}
-            for cid in sorted(groups):
-                if cid not in have and (out / f"{cid}.json").exists():
-                    have[cid] = FittedConfiguration.load(out / f"{cid}.json")
-            for cfg in build_transferred(ref, have):
-                cfg.save(out)
-                fitted.append(cfg)
-    write_index(out)
-    return fitted
-
-
-def write_index(out_dir: str | Path) -> Path:
-    """Write ``index.json`` summarising every configuration JSON in ``out_dir``."""
-    out = Path(out_dir)
-    rows = []
-    for jp in sorted(out.glob("*.json")):
-        if jp.name == "index.json":
-            continue
-        m = json.loads(jp.read_text())
-        prov = m.get("provenance", {})
-        rows.append(
-            {
-                "config_id": m["config_id"],
-                "model": m["model"],
-                "gpu": m["gpu"],
-                "tp": m["tp"],
-                "source": m["source"],
-                "K": m["n_states"],
-                "sampler": m["sampler"],
-                "feature_set": m["feature_set"],
-                "tdp_w": m["tdp_w"],
-                "power_min_w": m["power_range_w"][0],
-                "power_max_w": m["power_range_w"][1],
-                "provenance": prov.get("summary")
-                or ", ".join(s["run_id"] for s in prov.get("sources", []))
-                or "",
-                "json_sha256": hashlib.sha256(jp.read_bytes()).hexdigest(),
-            }
-        )
-    ip = out / "index.json"
-    ip.write_text(json.dumps({"schema_version": 1, "configurations": rows}, indent=1) + "\n")
-    return ip
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m traces.fit DATA_ROOT [OUT_DIR] [--extra-root ROOT ...]`` (default OUT_DIR:
-    the package's shipped folder)."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Fit all configurations from measured bundles.")
-    ap.add_argument("data_root")
-    ap.add_argument(
-        "out_dir", nargs="?", default=str(Path(__file__).parent / "data" / "configurations")
-    )
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--max-epochs", type=int, default=60)
-    ap.add_argument("--config-id", action="append")
-    ap.add_argument(
-        "--extra-root", action="append", default=[], help="another bundle root (repeatable)"
-    )
-    a = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    roots = [a.data_root, *a.extra_root]
-    fit_all(roots, a.out_dir, config_ids=a.config_id, seed=a.seed, max_epochs=a.max_epochs)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -35,7 +35,12 @@ __all__ = [
     "estimate_ar1",
     "clip_power",
     "run_starts",
+    "AR1_PHI_THRESHOLD",
 ]
+
+#: The authors' threshold on phi for using AR(1) (reference_params ``phi_threshold``):
+#: a configuration samples per-state AR(1) noise when its median phi exceeds it.
+AR1_PHI_THRESHOLD: float = 0.3
 
 
 class SamplerError(ValueError):
@@ -94,9 +99,9 @@ def sample_states(
     if not 0.0 <= rho < 1.0:
         raise SamplerError(f"rho must lie in [0, 1), got {rho}")
     if rho == 0.0:
-        u = _rng(rng).random(p.shape[0])
+        u = _rng(rng).random((p.shape[0],))
     else:
-        z = _rng(rng).standard_normal(p.shape[0])
+        z = _rng(rng).standard_normal((p.shape[0],))
         b = z * np.sqrt(1.0 - rho * rho)
         b[:1] = z[:1]  # stationary start
         u = ndtr(lfilter([1.0], [1.0, -rho], b))

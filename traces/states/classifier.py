@@ -27,7 +27,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -712,7 +712,7 @@ class StateClassifier(BaseEstimator):
 
     def iter_proba_many(
         self,
-        features: Sequence[Any],
+        features: Iterable[Any],
         *,
         window: int | None = 8192,
         overlap: int = 256,
@@ -799,7 +799,7 @@ class StateClassifier(BaseEstimator):
 
     def _iter_proba_whole(
         self,
-        features: Sequence[Any],
+        features: Iterable[Any],
         *,
         batch: int,
         n_threads: int | None,

@@ -55,7 +55,7 @@ from traces import DT_S
 from traces.workload.schedule import RequestSchedule
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
-    from traces.measured.ingest import MeasuredBundle
+    from traces.workload.records import RequestLog
 
 logger = logging.getLogger(__name__)
 
@@ -246,7 +246,11 @@ class LatencyModel:
         if missing:
             raise SurrogateError(f"from_dict: missing parameter(s) {missing}")
         return cls(
-            *(data[k] for k in keys),
+            ttft_a0=data["ttft_a0"],
+            ttft_a1=data["ttft_a1"],
+            ttft_sigma=data["ttft_sigma"],
+            tbt_mu=data["tbt_mu"],
+            tbt_sigma=data["tbt_sigma"],
             source=data.get("source", "unknown"),
             details=dict(data.get("details", {})),
         )
@@ -255,11 +259,11 @@ class LatencyModel:
 # --------------------------------------------------------------------------- fitting
 
 
-def _label(bundle: MeasuredBundle) -> str:
+def _label(bundle: RequestLog) -> str:
     return f"{bundle.config_id}/{bundle.run_id}"
 
 
-def estimate_tbt(bundle: MeasuredBundle, *, window_s: float = 5.0) -> dict[str, Any]:
+def estimate_tbt(bundle: RequestLog, *, window_s: float = 5.0) -> dict[str, Any]:
     """Time-between-tokens statistics of one measured bundle (input to Eq 5).
 
     Two sources, in order of preference:
@@ -279,7 +283,8 @@ def estimate_tbt(bundle: MeasuredBundle, *, window_s: float = 5.0) -> dict[str, 
 
     Parameters
     ----------
-    bundle : MeasuredBundle
+    bundle : RequestLog
+        E.g. a :class:`traces.measured.ingest.MeasuredBundle`.
     window_s : float
         Window for the spread estimate [s].
 
@@ -364,9 +369,7 @@ def estimate_tbt(bundle: MeasuredBundle, *, window_s: float = 5.0) -> dict[str, 
     }
 
 
-def fit_latency_model(
-    bundles: Sequence[MeasuredBundle], *, tbt_window_s: float = 5.0
-) -> LatencyModel:
+def fit_latency_model(bundles: Sequence[RequestLog], *, tbt_window_s: float = 5.0) -> LatencyModel:
     """Fit Eq 4 (TTFT) and Eq 5 (TBT) on measured bundles of one configuration.
 
     * Eq 4: ordinary least squares (``statsmodels.OLS``) of ``log ttft_s`` on
@@ -380,7 +383,8 @@ def fit_latency_model(
 
     Parameters
     ----------
-    bundles : sequence of MeasuredBundle
+    bundles : sequence of RequestLog
+        E.g. :class:`traces.measured.ingest.MeasuredBundle`.
         Bundles of one configuration (their ``config_id`` may differ only if the caller
         wants to pool; a mix is logged).
     tbt_window_s : float
@@ -839,7 +843,7 @@ def _sampled_like_engine(
 
 
 def validate_surrogate(
-    bundles: Sequence[MeasuredBundle],
+    bundles: Sequence[RequestLog],
     *,
     max_batch: int = MAX_BATCH,
     rng: RngLike = 0,
@@ -862,7 +866,8 @@ def validate_surrogate(
 
     Parameters
     ----------
-    bundles : sequence of MeasuredBundle
+    bundles : sequence of RequestLog
+        E.g. :class:`traces.measured.ingest.MeasuredBundle`.
         Bundles with ``active_requests`` (powertrace_sim format).
     max_batch : int
         Slots of the surrogate (64).
@@ -917,12 +922,13 @@ def validate_surrogate(
         dt_s = float(grid_s[1] - grid_s[0]) if len(grid_s) > 1 else DT_S
         first = schedule.arrival_s[0] if len(schedule) else 0.0
         keep = (grid_s >= first) & np.isfinite(measured)
-        use_engine = observe == "engine" and b.engine is not None
-        if observe == "engine" and b.engine is None:
+        engine = b.engine
+        use_engine = observe == "engine" and engine is not None
+        if observe == "engine" and engine is None:
             logger.info("%s: no engine log; comparing the instantaneous A_t", _label(b))
         engine_s = (
-            (pd.DatetimeIndex(b.engine.index) - schedule.start).total_seconds().to_numpy()
-            if use_engine
+            (pd.DatetimeIndex(engine.index) - schedule.start).total_seconds().to_numpy()
+            if use_engine and engine is not None
             else None
         )
         metrics = []
@@ -931,7 +937,11 @@ def validate_surrogate(
                 schedule, latency, max_batch=max_batch, rng=np.random.default_rng(child)
             )
             instant = active_at(tl, grid_s)
-            sim = _sampled_like_engine(tl, grid_s, engine_s, dt_s) if use_engine else instant
+            sim = (
+                _sampled_like_engine(tl, grid_s, engine_s, dt_s)
+                if engine_s is not None
+                else instant
+            )
             keep_k = keep & np.isfinite(sim)
             m = _compare(measured[keep_k], sim[keep_k])
             inst = _compare(measured[keep_k], instant[keep_k])
