@@ -14,13 +14,7 @@ import pandas as pd
 import pint
 
 from gridlink.resample import ResampleError, infer_step
-from gridlink.units import (
-    Q_,
-    UnitError,
-    check_dimension,
-    declared_unit,
-    to_magnitude,
-)
+from gridlink.units import Q_, UnitError, check_dimension, declared_unit, to_magnitude
 
 
 class StatsError(ValueError):

@@ -10,9 +10,7 @@ import pint
 
 from gridlink.resample import ResampleError, resample_energy
 from gridlink.stats.base import StatsError, _as_profile, _positive, _Profile
-from gridlink.units import (
-    Q_,
-)
+from gridlink.units import Q_
 
 
 def _align(prof: _Profile, system: _Profile) -> tuple[np.ndarray, np.ndarray]:

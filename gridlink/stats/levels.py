@@ -11,11 +11,7 @@ import pandas as pd
 import pint
 
 from gridlink.stats.base import _as_profile, _positive, _Profile
-from gridlink.units import (
-    Q_,
-    check_units,
-    to_magnitude,
-)
+from gridlink.units import Q_, check_units, to_magnitude
 
 
 def energy(profile: pd.Series) -> pint.Quantity:

@@ -15,9 +15,7 @@ import pint
 
 from gridlink.resample import ResampleError, resample_energy
 from gridlink.stats.base import StatsError, _as_profile, _Profile, _window, window_label
-from gridlink.units import (
-    Q_,
-)
+from gridlink.units import Q_
 
 RampMethod = Literal["block", "sliding"]
 

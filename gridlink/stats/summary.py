@@ -15,10 +15,7 @@ from gridlink.stats.base import StatsError, _as_profile, _positive, _window, win
 from gridlink.stats.coincidence import _align, _peak_positions
 from gridlink.stats.levels import _above, _longest_run
 from gridlink.stats.ramps import _ramp_changes
-from gridlink.units import (
-    check_units,
-    to_magnitude,
-)
+from gridlink.units import check_units, to_magnitude
 
 logger = logging.getLogger(__name__)
 
