@@ -15,6 +15,7 @@ COMMANDS: tuple[str, ...] = (
     "expansion",
     "evaluate",
     "feeder",
+    "interconnection",
 )
 
 

@@ -1,0 +1,739 @@
+"""The interconnection report: one HTML page with figures, plus CSV/JSON of every number.
+
+:func:`write_report` writes into a folder (atomically: everything goes into a
+temporary sibling folder that is renamed into place at the end, so a failed run
+never leaves a half-written report):
+
+``report.html``
+    One page a utility engineer reads: the facility's headline numbers and the
+    study's caveats (quasi-static, Nyquist, example envelope), then the figures --
+    the day's 15-min profile with the arrival rate, the ramp distribution per window,
+    the load-duration curve, the spectrum, each event's PCC series and bus voltages,
+    and the normal feeder run -- each with its table.
+``statistics.json``
+    Every number of the page, with a ``units`` map per table.
+CSV
+    ``ramps.csv``, ``hours_above.csv``, ``ldc.csv``, ``spectrum_bands.csv``,
+    ``spectrum_psd.csv``, ``profile_<freq>.csv``, ``event_<name>_phases.csv``,
+    ``event_<name>_pq.csv`` (P(t), Q(t) for dynamic studies), ``rack_ride_through.csv``,
+    ``envelope.csv``, ``feeder_normal_summary.csv``; column names carry their unit.
+PNG
+    ``profile.png``, ``ramps.png``, ``ldc.png``, ``spectrum.png``,
+    ``event_<name>.png``, ``feeder_normal.png``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gridlink.interconnection._profile import InterconnectionError
+from gridlink.interconnection.events import Sag
+from gridlink.interconnection.study import InterconnectionStudy, export_dynamic_inputs
+
+__all__ = ["write_report", "check_out_dir"]
+
+logger = logging.getLogger(__name__)
+
+
+def check_out_dir(out: str | Path, *, overwrite: bool) -> Path:
+    """Refuse an existing output folder unless ``overwrite``.
+
+    Raises
+    ------
+    InterconnectionError
+        ``out`` exists (and ``overwrite`` is False) or is a file.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InterconnectionError(f"--out: {out} exists and is not a folder")
+    if out.exists() and not overwrite:
+        raise InterconnectionError(
+            f"--out: {out} already exists; choose a new folder or pass --overwrite"
+        )
+    return out
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, pd.Timestamp | pd.Timedelta):
+        return None if pd.isna(obj) else str(obj)
+    if obj is pd.NaT:
+        return None
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    return obj
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [_json_safe(r) for r in df.reset_index().to_dict(orient="records")]
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 10, "axes.grid": True, "grid.alpha": 0.3})
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return path
+
+
+def _profile_fig(study: InterconnectionStudy, path: Path, title: str) -> Path:
+    from gridlink.resample import resample_energy
+
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    freq = study.facts["profile_freq"]
+    fine = resample_energy(study.pcc_mw, "1min") if freq != "1min" else None
+    if fine is not None:
+        ax.plot(
+            fine.index, fine.to_numpy(), lw=0.6, color="tab:blue", alpha=0.45, label="1-min mean"
+        )
+    prof = study.profile_mw
+    step = prof.index[1] - prof.index[0] if len(prof) > 1 else pd.Timedelta(freq)
+    xs = prof.index.append(pd.DatetimeIndex([prof.index[-1] + step]))
+    ys = np.append(prof.to_numpy(), prof.to_numpy()[-1])
+    ax.step(xs, ys, where="post", lw=1.8, color="tab:blue", label=f"{freq} mean")
+    ax.axhline(
+        study.facts["peak_mw"],
+        color="tab:red",
+        ls=":",
+        lw=1,
+        label=f"250 ms peak {study.facts['peak_mw']:.3f} MW",
+    )
+    ax.set_ylabel("PCC load [MW]")
+    ax.set_xlabel("time [UTC]")
+    handles, labels = ax.get_legend_handles_labels()
+    if study.arrival_rate_rps is not None and len(study.arrival_rate_rps):
+        rate = study.arrival_rate_rps
+        ax2 = ax.twinx()
+        ax2.grid(False)
+        ax2.fill_between(
+            rate.index, rate.to_numpy(), step="post", color="grey", alpha=0.18, label="arrival rate"
+        )
+        ax2.set_ylabel("facility arrivals [requests/s]")
+        ax2.set_ylim(0, float(rate.max()) * 1.6 if rate.max() > 0 else 1)
+        h2, l2 = ax2.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    lo, hi = float(study.pcc_mw.min()), float(study.pcc_mw.max())
+    pad = 0.15 * (hi - lo) if hi > lo else 0.05 * hi + 1e-6
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.legend(handles, labels, loc="lower right", fontsize=8, ncol=2)
+    ax.set_title(f"{title}: PCC load and traffic")
+    return _save(fig, path)
+
+
+def _ramps_fig(study: InterconnectionStudy, path: Path) -> Path:
+    plt = _plt()
+    r = study.ramps
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    keys = [
+        ("max_up_share_of_peak", "max up", "tab:red"),
+        ("max_down_share_of_peak", "max down (abs)", "tab:blue"),
+        ("p99_share_of_peak", "P99 |dP|", "tab:orange"),
+        ("p999_share_of_peak", "P99.9 |dP|", "tab:purple"),
+    ]
+    x = np.arange(len(r))
+    width = 0.2
+    for i, (col, label, color) in enumerate(keys):
+        vals = np.abs(r[col].to_numpy()) * 100.0
+        bars = ax.bar(
+            x + (i - 1.5) * width, np.where(vals > 0, vals, np.nan), width, label=label, color=color
+        )
+        mw = np.abs(r[col.replace("share_of_peak", "mw")].to_numpy())
+        for b, v, m in zip(bars, vals, mw, strict=True):
+            if v > 0:
+                ax.annotate(
+                    _fmt_mw(m),
+                    (b.get_x() + b.get_width() / 2, v),
+                    ha="center",
+                    va="bottom",
+                    fontsize=6,
+                    rotation=90,
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                )
+    ax.set_yscale("log")
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} %"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xticks(x)
+    ax.set_xticklabels([f"{w}" for w in r.index])
+    ax.set_xlabel("ramp window (sliding, from the 250 ms series)")
+    ax.set_ylabel("change over the window\n[% of the 250 ms peak, log scale]")
+    ax.set_title(
+        f"Ramp distribution per window (labels: MW per window; peak {study.facts['peak_mw']:.3f} MW)"
+    )
+    ymax = np.nanmax(np.abs(r[[k for k, _, _ in keys]].to_numpy())) * 100.0
+    vals_all = np.abs(r[[k for k, _, _ in keys]].to_numpy()) * 100.0
+    ymin = np.nanmin(np.where(vals_all > 0, vals_all, np.nan))
+    ax.set_ylim(bottom=ymin / 3, top=ymax * 6)
+    ax.legend(fontsize=8, ncol=4, loc="upper left")
+    return _save(fig, path)
+
+
+def _fmt_mw(mw: float) -> str:
+    if mw >= 1:
+        return f"{mw:.2f} MW"
+    if mw >= 1e-3:
+        return f"{mw * 1e3:.1f} kW"
+    return f"{mw * 1e6:.0f} W"
+
+
+def _fmt_h(hours: float) -> str:
+    if hours >= 1 or hours == 0:
+        return f"{hours:.2f} h"
+    if hours * 60 >= 1:
+        return f"{hours * 60:.1f} min"
+    return f"{hours * 3600:.1f} s"
+
+
+def _ldc_fig(study: InterconnectionStudy, path: Path) -> Path:
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    ldc = study.ldc
+    peak = study.facts["peak_mw"]
+    ax.plot(ldc["hours_at_or_above_h"], ldc["p_mw"], lw=1.6, color="tab:blue")
+    for _, row in study.hours_above.iterrows():
+        if row["share_of_peak"] >= 0.9:
+            ax.axhline(row["level_mw"], color="grey", lw=0.6, ls=":")
+            ax.annotate(
+                f"{row['share_of_peak']:.0%} of peak: {_fmt_h(row['hours_above_h'])} above",
+                (ldc["hours_at_or_above_h"].max(), row["level_mw"]),
+                ha="right",
+                va="bottom",
+                fontsize=7,
+                color="dimgrey",
+            )
+    ax.set_xlabel("hours at or above the load [h]")
+    ax.set_ylabel("PCC load [MW]")
+    ax.set_xlim(0, ldc["hours_at_or_above_h"].max())
+    ax2 = ax.secondary_yaxis(
+        "right", functions=(lambda v: v / peak * 100, lambda s: s * peak / 100)
+    )
+    ax2.set_ylabel("% of peak")
+    ax.set_title(f"Load-duration curve (from the {study.facts['step_s']:g} s series)")
+    return _save(fig, path)
+
+
+def _spectrum_fig(study: InterconnectionStudy, path: Path) -> Path:
+    plt = _plt()
+    sp = study.spectrum
+    psd = sp.psd[sp.psd["frequency_hz"] > 0]
+    fig, ax = plt.subplots(figsize=(10, 4.2))
+    ax.loglog(psd["frequency_hz"], psd["psd_mw2_per_hz"], lw=0.8, color="black")
+    colors = ["tab:orange", "tab:green", "tab:purple", "tab:cyan"]
+    for (_, row), c in zip(sp.bands.iterrows(), colors, strict=False):
+        label = f"{row['f_lo_hz']:g}-{row['f_hi_hz']:g} Hz: " + (
+            f"RMS {_fmt_mw(row['rms_mw'])}, {row['share_of_variance']:.1%} of variance"
+            if row["resolved"] else "not resolvable"
+        )  # fmt: skip
+        ax.axvspan(
+            row["f_lo_hz"], min(row["f_hi_hz"], sp.nyquist_hz), color=c, alpha=0.15, label=label
+        )
+    ax.axvline(sp.nyquist_hz, color="red", ls="--", lw=1, label=f"Nyquist {sp.nyquist_hz:g} Hz")
+    ax.set_xlabel("frequency [Hz]")
+    ax.set_ylabel("PSD of PCC load [MW²/Hz]")
+    ax.set_title(f"Oscillation content (Welch, {sp.segment_s:g} s segments, step {sp.step_s:g} s)")
+    ax.legend(fontsize=8, loc="lower left")
+    return _save(fig, path)
+
+
+def _event_fig(st: Any, path: Path, sags: Any = None) -> Path:
+    plt = _plt()
+    res, base = st.with_event, st.baseline
+    t_drop = st.event.drop_time
+    rel = (res.time - t_drop).total_seconds()
+    fig, (ax_p, ax_v, ax_t) = plt.subplots(
+        3, 1, figsize=(10, 7.5), sharex=True, height_ratios=[1, 1.4, 0.9]
+    )
+    ax_p.step(rel, base.p_mw.to_numpy(), where="post", lw=0.9, color="grey", label="without event")
+    ax_p.step(rel, res.p_mw.to_numpy(), where="post", lw=1.4, color="tab:blue", label="with event")
+    ax_p.set_ylabel("PCC load [MW]")
+    ax_p.legend(fontsize=8, loc="center right")
+    ax_p.set_title(
+        f"{st.event.description}  ({st.step.total_seconds():g} s steps, quasi-static)", fontsize=9
+    )
+    vm = res.vm_pu[res.bus]
+    ax_v.plot(rel, base.vm_pu[res.bus].to_numpy(), lw=0.9, color="grey", label="without event")
+    ax_v.plot(rel, vm.to_numpy(), lw=1.4, color="tab:blue", label="with event")
+    lim = res.limits
+    lo = min(float(np.nanmin(vm)), float(np.nanmin(base.vm_pu[res.bus])))
+    hi = float(np.nanmax(vm))
+    pad = max(2e-5, 0.3 * (hi - lo))
+    ax_v.set_ylim(lo - pad, hi + pad)
+    ax_v.text(
+        0.01, 0.97,
+        f"highest bus of the feeder with the event: {float(np.nanmax(res.vm_max_pu)):.4f} pu; "
+        f"lowest: {float(np.nanmin(res.vm_min_pu)):.4f} pu (limits {lim.vm_min_pu}-{lim.vm_max_pu} pu)",
+        transform=ax_v.transAxes, fontsize=8, va="top",
+    )  # fmt: skip
+    for sag in sags or ():
+        x0 = (sag.start - t_drop).total_seconds()
+        ax_v.axvspan(x0, x0 + max(sag.duration_s, 0.25), color="tab:red", alpha=0.25)
+        ax_v.annotate(
+            f"input sag {sag.residual_pu:g} pu for {sag.duration_s:g} s (not simulated)",
+            (x0, lo - 0.6 * pad), fontsize=7, color="tab:red", xytext=(4, 0),
+            textcoords="offset points",
+        )  # fmt: skip
+    ax_v.set_ylabel(f"PCC voltage, bus {res.bus} [pu]")
+    ax_v.ticklabel_format(axis="y", useOffset=False)
+    ax_v.legend(fontsize=7, loc="best")
+    dv = st.summary["voltage_step_pu"]
+    if np.isfinite(dv):
+        ax_v.annotate(
+            f"step at the drop: {dv:+.5f} pu",
+            (0, float(vm[res.time >= t_drop].iloc[0])),
+            xytext=(10, 5),
+            textcoords="offset points",
+            fontsize=8,
+        )
+    nc = ~res.converged.to_numpy(bool)
+    if nc.any():
+        for x in rel[nc]:
+            ax_v.axvline(x, color="black", lw=0.3, alpha=0.5)
+        ax_v.text(
+            0.01,
+            0.02,
+            f"{int(nc.sum())} steps did not converge (black lines)",
+            transform=ax_v.transAxes,
+            fontsize=8,
+        )
+    ax_t.plot(
+        rel, base.trafo_loading_max_percent.to_numpy(), lw=0.9, color="grey", label="without event"
+    )
+    ax_t.plot(
+        rel, res.trafo_loading_max_percent.to_numpy(), lw=1.4, color="tab:green", label="with event"
+    )
+    ax_t.set_ylabel("max transformer\nloading [%]")
+    ax_t.set_xlabel(f"time since the drop [s] (drop at {t_drop:%Y-%m-%d %H:%M:%S} UTC)")
+    ax_t.legend(fontsize=8, loc="best")
+    for ax in (ax_p, ax_v, ax_t):
+        ax.axvline(0, color="black", lw=0.6, ls=":")
+    return _save(fig, path)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def _table(df: pd.DataFrame, *, floatfmt: str = "{:.4g}") -> str:
+    def fmt(v: Any) -> str:
+        if isinstance(v, float | np.floating):
+            return "" if not np.isfinite(v) else floatfmt.format(v)
+        return html.escape(str(v))
+
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in [df.index.name or "", *df.columns])
+    rows = "".join(
+        "<tr><th>"
+        + html.escape(str(i))
+        + "</th>"
+        + "".join(f"<td>{fmt(v)}</td>" for v in row)
+        + "</tr>"
+        for i, row in zip(df.index, df.to_numpy(), strict=True)
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+_CSS = """
+body{font-family:system-ui,Arial,sans-serif;max-width:1100px;margin:1.5em auto;color:#222;line-height:1.4}
+h1{font-size:1.5em}h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:1.6em}
+table{border-collapse:collapse;font-size:0.85em;margin:0.6em 0}
+td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}th{background:#f4f4f4}
+.note{background:#fff7e0;border-left:4px solid #e0a000;padding:0.4em 0.8em;font-size:0.9em}
+img{max-width:100%;border:1px solid #eee}
+"""
+
+
+def _html(
+    study: InterconnectionStudy, title: str, figures: dict[str, str], files: dict[str, Path]
+) -> str:
+    f = study.facts
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+    ]
+    parts.append(f"<h1>Large-load interconnection study: {html.escape(title)}</h1>")
+    facts = pd.DataFrame(
+        {
+            "value": [
+                f["start_utc"], f"{f['horizon_h']:g} h", f"{f['step_s']:g} s", f"{f['peak_mw']:.4f} MW",
+                f"{f['mean_mw']:.4f} MW", f"{f['load_factor']:.3f}", f"{f['energy_mwh']:.3f} MWh",
+                f"{f['largest_step_mw'] * 1e3:.2f} kW ({f['largest_step_share_of_peak']:.2%} of peak)",
+                f"{f['network']}, bus {f['bus']} (background loads x{f['load_scaling']:g})",
+            ]
+        },
+        index=pd.Index(
+            ["start", "horizon", "data step", "peak (250 ms)", "mean", "load factor", "energy",
+             "largest single step", "feeder"], name="facility"),
+    )  # fmt: skip
+    parts.append(_table(facts))
+    parts.append(
+        "<div class='note'><b>Read this first.</b><ul>"
+        + "".join(f"<li>{html.escape(n)}</li>" for n in study.notes)
+        + "</ul></div>"
+    )
+
+    def fig(key: str, caption: str) -> None:
+        if key in figures:
+            parts.append(
+                f"<p><img src='{figures[key]}' alt='{html.escape(caption)}'><br><small>{html.escape(caption)}</small></p>"
+            )
+
+    parts.append("<h2>1. Load profile</h2>")
+    fig("profile", "PCC load (15-min and 1-min means) and the facility's request arrival rate.")
+    parts.append(
+        "<h2>2. Ramps and steps</h2><p>Sliding ramps dP(t) = p(t+w) - p(t) over every window w, from the 250 ms series; counts are of sliding ramps beyond the threshold (one sudden step is counted once per sample of the window that contains it).</p>"
+    )
+    fig(
+        "ramps",
+        "Largest up/down ramp and the 99th / 99.9th percentile of |dP| per window, as % of the 250 ms peak.",
+    )
+    if len(study.ramps):
+        cols = [
+            "max_up_mw",
+            "max_down_mw",
+            "p99_mw",
+            "p999_mw",
+            "max_up_share_of_peak",
+            "n_up_above_threshold",
+            "n_down_above_threshold",
+        ]
+        parts.append(_table(study.ramps[cols]))
+    for lab, why in study.windows_not_measured.items():
+        parts.append(f"<p>Window {html.escape(lab)}: {html.escape(why)}.</p>")
+    parts.append("<h2>3. Load-duration curve</h2>")
+    fig("ldc", "Hours per period at or above each load level.")
+    parts.append(_table(study.hours_above.set_index("level_mw")))
+    parts.append("<h2>4. Oscillation content</h2>")
+    fig("spectrum", "Welch power spectral density of the PCC load; shaded: the study bands.")
+    parts.append(_table(study.spectrum.bands.set_index("f_lo_hz")))
+    parts.append(f"<p>{html.escape(study.spectrum.statement())}</p>")
+    parts.append("<h2>5. Disturbance what-ifs</h2>")
+    w = study.worst_case
+    parts.append(
+        f"<p><b>Worst-case simultaneous loss</b>: {w['loss_mw']:.4f} MW (all load at the 250 ms peak) against "
+        f"{w['limit_mw']:.0f} MW ({html.escape(w['limit_source'])}): "
+        f"{'EXCEEDS' if w['exceeds'] else 'within the limit'}; {w['share_of_limit']:.3%} of it, "
+        f"{w['facilities_to_limit']} such facilities losing load together reach it. "
+        f"Share of load on racks whose setting does not respect the envelope: {w['non_compliant_rack_share']:.0%}.</p>"
+    )
+    for name, st in study.event_studies.items():
+        parts.append(
+            f"<h3>Event study: {html.escape(name.replace('_', ' '))}</h3><p>{html.escape(st.event.description)}</p>"
+        )
+        fig(
+            f"event_{name}",
+            "PCC load with and without the event; PCC and highest feeder voltage; transformer loading.",
+        )
+        s = st.summary
+        keys = [
+            "event_step_mw",
+            "return_step_mw",
+            "energy_not_served_mwh",
+            "voltage_step_pu",
+            "voltage_rise_vs_baseline_pu",
+            "pcc_vm_before_pu",
+            "pcc_vm_during_max_pu",
+            "pcc_vm_after_pu",
+            "network_vm_max_pu",
+            "overvoltage_steps",
+            "trafo_loading_max_percent",
+            "n_not_converged",
+        ]
+        parts.append(
+            _table(
+                pd.DataFrame(
+                    {"value": [s[k] for k in keys]}, index=pd.Index(keys, name="quantity")
+                ),
+                floatfmt="{:.6g}",
+            )
+        )
+        parts.append(_table(st.phases.drop(columns=["start"]), floatfmt="{:.6g}"))
+        parts.append(
+            f"<p>{html.escape(s['convergence'])}. Reactive power: {html.escape(s['reactive_power'])}.</p>"
+        )
+    rt = study.ride_through
+    parts.append("<h3>Ride-through</h3>")
+    parts.append(
+        f"<p>Envelope ({html.escape(study.envelope.source)}):</p>"
+        + _table(study.envelope.to_frame().set_index(study.envelope.to_frame().columns[0]))
+    )
+    rs = study.rack_settings
+    parts.append(
+        f"<p>{int(rs['compliant_with_envelope'].sum())} of {len(rs)} racks have a UPS transfer setting that respects the envelope "
+        f"(per-rack parameters in <a href='rack_ride_through.csv'>rack_ride_through.csv</a>).</p>"
+    )
+    if rt is not None:
+        parts.append(_table(rt.sags.set_index("start")))
+        parts.append(
+            f"<p>{rt.n_transferred} of {len(rt.racks)} racks transfer to UPS; {int(rt.racks['envelope_violation'].sum())} of them on a sag the envelope requires them to ride through.</p>"
+        )
+    if study.normal is not None:
+        parts.append("<h2>6. Normal operation on the feeder</h2>")
+        fig("feeder_normal", "Bus voltages over the horizon with the facility's load.")
+        parts.append(_table(study.normal.summary().drop(columns=["worst_time"]), floatfmt="{:.5g}"))
+    if study.coincidence is not None:
+        c = study.coincidence
+        parts.append(
+            f"<p>Coincidence factor with the system load: {c['coincidence_factor']:.3f}; contribution to the system peak {c['contribution_to_system_peak_mw']:.4f} MW ({html.escape(c['definition'])}).</p>"
+        )
+    parts.append(
+        "<h2>Files</h2><ul>"
+        + "".join(f"<li><a href='{p.name}'>{p.name}</a></li>" for p in files.values())
+        + "</ul>"
+    )
+    parts.append(
+        "<p><small>Definitions and sources: docs/interconnection.md (NERC LLTF white paper 2025; NERC Level 3 alert, May 2026; ERCOT NPRR 1308 / NOGRR 282).</small></p></body></html>"
+    )
+    return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------- writer
+
+
+def _write_all(study: InterconnectionStudy, out: Path, title: str) -> dict[str, Path]:
+    files: dict[str, Path] = {}
+    units: dict[str, dict[str, str]] = {}
+
+    def csv(name: str, df: pd.DataFrame, unit_map: dict[str, str] | None = None, **kw: Any) -> None:
+        files[name] = out / f"{name}.csv"
+        df.to_csv(files[name], **kw)
+        if unit_map:
+            units[f"{name}.csv"] = unit_map
+
+    if len(study.ramps):
+        csv("ramps", study.ramps, study.ramps.attrs.get("units"))
+    csv("hours_above", study.hours_above, study.hours_above.attrs.get("units"), index=False)
+    csv("ldc", study.ldc, study.ldc.attrs.get("units"), index=False)
+    csv(
+        "spectrum_bands", study.spectrum.bands, study.spectrum.bands.attrs.get("units"), index=False
+    )
+    csv(
+        "spectrum_psd",
+        study.spectrum.psd,
+        study.spectrum.psd.attrs.get("units"),
+        index=False,
+        float_format="%.6g",
+    )
+    freq = study.facts["profile_freq"]
+    prof = pd.DataFrame(
+        {"p_mw": study.profile_mw.to_numpy()},
+        index=pd.Index(study.profile_mw.index, name="time_utc"),
+    )
+    csv(f"profile_{freq}", prof, {"p_mw": "MW"})
+    for name, st in study.event_studies.items():
+        csv(
+            f"event_{name}_phases",
+            st.phases,
+            {
+                "p_mw_mean": "MW",
+                "pcc_vm_min_pu": "pu",
+                "pcc_vm_mean_pu": "pu",
+                "pcc_vm_max_pu": "pu",
+                "network_vm_min_pu": "pu",
+                "network_vm_max_pu": "pu",
+                "trafo_loading_max_percent": "%",
+                "line_loading_max_percent": "%",
+            },
+        )
+    files.update(export_dynamic_inputs(study, out))
+    for name in study.event_studies:
+        units[f"event_{name}_pq.csv"] = {
+            "p_mw": "MW",
+            "q_mvar": "Mvar",
+            "p_base_mw": "MW",
+            "pcc_vm_pu": "pu",
+        }
+    units["rack_ride_through.csv"] = {
+        "v_transfer_pu": "pu",
+        "t_transfer_s": "s",
+        "return_delay_s": "s",
+        "stagger_s": "s",
+        "return_ramp_mw_per_min": "MW/min",
+        "peak_mw": "MW",
+    }
+    units["envelope.csv"] = {
+        "duration_s": "s",
+        f"{study.envelope.quantity}_threshold": study.envelope.quantity.split("_")[-1],
+    }
+    if study.normal is not None:
+        csv("feeder_normal_summary", study.normal.summary())
+
+    figures: dict[str, str] = {}
+    figures["profile"] = _profile_fig(study, out / "profile.png", title).name
+    if len(study.ramps):
+        figures["ramps"] = _ramps_fig(study, out / "ramps.png").name
+    figures["ldc"] = _ldc_fig(study, out / "ldc.png").name
+    figures["spectrum"] = _spectrum_fig(study, out / "spectrum.png").name
+    for name, st in study.event_studies.items():
+        sags = None
+        if name == "ride_through" and study.ride_through is not None:
+            t = study.ride_through.sags
+            sags = [
+                Sag(a, b, c)
+                for a, b, c in zip(t["start"], t["residual_pu"], t["duration_s"], strict=True)
+            ]
+        figures[f"event_{name}"] = _event_fig(st, out / f"event_{name}.png", sags).name
+    if study.normal is not None:
+        from gridlink.feeder import plot_voltage
+
+        figures["feeder_normal"] = plot_voltage(
+            study.normal,
+            out / "feeder_normal.png",
+            title=f"{study.facts['network']}, facility at bus {study.facts['bus']}",
+        ).name
+    for key, name in figures.items():
+        files[f"{key}_png"] = out / name
+
+    stats = {
+        "title": title,
+        "facts": study.facts,
+        "notes": study.notes,
+        "ramps": _records(study.ramps) if len(study.ramps) else [],
+        "ramp_windows_not_measured": study.windows_not_measured,
+        "hours_above": _records(study.hours_above),
+        "spectrum": {
+            "nyquist_hz": study.spectrum.nyquist_hz,
+            "resolution_hz": study.spectrum.resolution_hz,
+            "segment_s": study.spectrum.segment_s,
+            "variance_mw2": study.spectrum.variance_mw2,
+            "bands": _records(study.spectrum.bands),
+            "statement": study.spectrum.statement(),
+        },
+        "worst_case_loss": study.worst_case,
+        "events": {
+            n: {"summary": st.summary, "phases": _records(st.phases)}
+            for n, st in study.event_studies.items()
+        },
+        "envelope": {
+            "source": study.envelope.source,
+            "side": study.envelope.side,
+            "quantity": study.envelope.quantity,
+            "threshold": list(study.envelope.threshold),
+            "duration_s": list(study.envelope.duration_s),
+        },
+        "racks": {
+            "n": int(len(study.rack_settings)),
+            "compliant_with_envelope": int(study.rack_settings["compliant_with_envelope"].sum()),
+        },
+        "ride_through": None
+        if study.ride_through is None
+        else {
+            "sags": _records(study.ride_through.sags),
+            "n_transferred": study.ride_through.n_transferred,
+            "n_envelope_violations": int(study.ride_through.racks["envelope_violation"].sum()),
+        },
+        "normal_feeder": None if study.normal is None else _records(study.normal.summary()),
+        "coincidence": study.coincidence,
+        "timings_s": study.timings_s,
+        "units": {
+            "facts": {
+                "horizon_h": "h",
+                "step_s": "s",
+                "peak_mw": "MW",
+                "mean_mw": "MW",
+                "min_mw": "MW",
+                "energy_mwh": "MWh",
+                "largest_step_mw": "MW",
+                "step_threshold_mw": "MW",
+                "event_step_s": "s",
+                "nyquist_hz": "Hz",
+                "profile_peak_mw": "MW",
+            },
+            "events.summary": {
+                "event_step_mw": "MW",
+                "return_step_mw": "MW",
+                "max_lost_mw": "MW",
+                "energy_not_served_mwh": "MWh",
+                "voltage_step_pu": "pu",
+                "voltage_rise_vs_baseline_pu": "pu",
+                "trafo_loading_max_percent": "%",
+                "step_s": "s",
+            },
+            "worst_case_loss": {"loss_mw": "MW", "limit_mw": "MW", "margin_mw": "MW"},
+            **units,
+        },
+    }
+    files["statistics"] = out / "statistics.json"
+    files["statistics"].write_text(json.dumps(_json_safe(stats), indent=2), encoding="utf-8")
+    files["report"] = out / "report.html"
+    files["report"].write_text(_html(study, title, figures, files), encoding="utf-8")
+    return files
+
+
+def write_report(
+    study: InterconnectionStudy,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    title: str = "facility",
+) -> dict[str, Path]:
+    """Write the report folder atomically (temporary sibling folder, then rename).
+
+    Parameters
+    ----------
+    study : InterconnectionStudy
+        From :func:`gridlink.interconnection.study.run_study`.
+    out : str or Path
+        Target folder (must not exist unless ``overwrite``).
+    overwrite : bool
+        Replace an existing folder (only after the new report is complete).
+    title : str
+        Title of the page.
+
+    Returns
+    -------
+    dict of str to Path
+        Every file written, at its final location.
+
+    Raises
+    ------
+    InterconnectionError
+        ``out`` exists and ``overwrite`` is False.
+    """
+    out = check_out_dir(out, overwrite=overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        files = _write_all(study, tmp, title)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / out.name)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    logger.info("interconnection report written to %s", out)
+    return {k: out / p.name for k, p in files.items()}

@@ -1,0 +1,393 @@
+"""The large-load interconnection study against hand calculations (issue 14)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gridlink.interconnection import (
+    InterconnectionError,
+    LoadLossEvent,
+    RackRideThrough,
+    RideThroughEnvelope,
+    Sag,
+    apply_load_loss,
+    hours_above_levels,
+    load_duration_curve,
+    load_spectrum,
+    ramp_distribution,
+    ramp_window,
+    ride_through,
+    worst_case_loss,
+)
+from gridlink.units import Q_, UnitError, series_with_unit
+
+START = pd.Timestamp("2026-01-01T00:00:00Z")
+
+
+def series(values: np.ndarray, step: str = "250ms") -> pd.Series:
+    idx = pd.date_range(START, periods=len(values), freq=step, tz="UTC")
+    return series_with_unit(pd.Series(np.asarray(values, float), index=idx), "MW")
+
+
+def racks(n_t: int, mw: list[float], spr: int = 1) -> pd.DataFrame:
+    idx = pd.date_range(START, periods=n_t, freq="250ms", tz="UTC")
+    df = pd.DataFrame(np.tile(np.asarray(mw, float), (n_t, 1)), index=idx,
+                      columns=[f"r{i}" for i in range(len(mw))])  # fmt: skip
+    df.attrs["unit"] = "MW"
+    df.attrs["servers_per_rack"] = spr
+    return df
+
+
+# --------------------------------------------------------------------------- ramps
+
+
+def test_ramps_of_a_step() -> None:
+    # 1 MW for 100 s, then 5 MW: every window that spans the step sees +4 MW
+    t = np.arange(4 * 200) * 0.25
+    p = series(np.where(t >= 100.0, 5.0, 1.0))
+    df = ramp_distribution(p, ("1s", "10s", "1min"), threshold=Q_(3.0, "MW"))
+    assert df["max_up_mw"].tolist() == [4.0, 4.0, 4.0]
+    assert df["max_down_mw"].tolist() == [0.0, 0.0, 0.0]
+    assert df.loc["1s", "max_up_share_of_peak"] == pytest.approx(4.0 / 5.0)
+    # sliding ramps over w that contain the step: w / dt of them (4, 40, 240)
+    assert df["n_up_above_threshold"].tolist() == [4, 40, 240]
+    assert df["n_down_above_threshold"].tolist() == [0, 0, 0]
+    assert df.attrs["largest_step_mw"] == 4.0
+    # 1 s: 4 of 796 ramps are 4 MW (0.5 %): numpy's P99 sits at rank 0.99 * 795 = 787.05
+    # (a zero), P99.9 at 794.2 (between two 4 MW ramps); 10 s: 40 of 760 (5.3 %)
+    assert df.loc["1s", "p99_mw"] == 0.0
+    assert df.loc["1s", "p999_mw"] == 4.0
+    assert df.loc["10s", "p99_mw"] == 4.0
+
+
+def test_ramps_of_a_linear_ramp() -> None:
+    # p = 10 + 0.002 t MW (0.12 MW/min): any window w sees exactly 0.002 * w MW
+    t = np.arange(4 * 3 * 3600) * 0.25
+    p = series(10.0 + 0.002 * t)
+    df = ramp_distribution(p, ("1s", "10s", "1min", "10min", "1h"))
+    w = np.array([1.0, 10.0, 60.0, 600.0, 3600.0])
+    np.testing.assert_allclose(df["max_up_mw"], 0.002 * w, rtol=1e-9)
+    np.testing.assert_allclose(df["p99_mw"], 0.002 * w, rtol=1e-9)
+    np.testing.assert_allclose(df["p999_mw"], 0.002 * w, rtol=1e-9)
+    np.testing.assert_allclose(df["max_down_mw"], 0.002 * w, rtol=1e-9)  # never falls
+    peak = 10.0 + 0.002 * t[-1]
+    np.testing.assert_allclose(df["max_up_share_of_peak"], 0.002 * w / peak, rtol=1e-9)
+    # block ramps (interval-meter view) agree with gridlink.stats' definition
+    from gridlink.stats import ramp_statistics
+
+    block = ramp_window(p, "10min", method="block")
+    ref = ramp_statistics(p, "10min", method="block")
+    assert block.max_up.to("MW").magnitude == pytest.approx(ref.max_up.to("MW").magnitude)
+    assert block.max_up.to("MW").magnitude == pytest.approx(0.002 * 600.0)
+
+
+def test_ramp_window_below_resolution_is_refused() -> None:
+    p = series(np.arange(120.0), step="1min")
+    with pytest.raises(
+        InterconnectionError, match=r"window: 1s is shorter than the data's resolution 1min"
+    ):
+        ramp_distribution(p, ("1s", "10min"))
+    with pytest.raises(InterconnectionError, match="window: 90s is not a whole number"):
+        ramp_window(p, "90s")
+    with pytest.raises(UnitError, match="threshold"):
+        ramp_window(p, "10min", threshold=3.0)
+    with pytest.raises(UnitError):
+        ramp_window(pd.Series(np.arange(10.0), index=p.index[:10]), "1min")  # no unit
+
+
+# --------------------------------------------------------------------------- spectrum
+
+
+def _square(period_s: float, amplitude: float, n: int = 4 * 7200) -> pd.Series:
+    t = np.arange(n) * 0.25
+    return series(10.0 + amplitude * np.where((t % period_s) < period_s / 2, 1.0, -1.0))
+
+
+def test_square_wave_spectrum() -> None:
+    # +-a square wave: variance a^2; its fundamental carries 8/pi^2 of it
+    a = 2.0
+    slow = load_spectrum(_square(20.0, a))  # fundamental 0.05 Hz, harmonics 0.15, 0.25 ...
+    b = slow.bands.set_index("f_lo_hz")
+    assert slow.nyquist_hz == 2.0
+    assert b.loc[0.01, "peak_frequency_hz"] == pytest.approx(0.05, abs=slow.resolution_hz)
+    assert b.loc[0.01, "power_mw2"] == pytest.approx(8 / math.pi**2 * a * a, rel=0.01)
+    assert b.loc[0.1, "power_mw2"] == pytest.approx((1 - 8 / math.pi**2) * a * a, rel=0.02)
+    fast = load_spectrum(_square(4.0, a))  # fundamental 0.25 Hz: all of it in 0.1-2 Hz
+    f = fast.bands.set_index("f_lo_hz")
+    assert f.loc[0.1, "power_mw2"] == pytest.approx(a * a, rel=1e-3)
+    assert f.loc[0.01, "power_mw2"] == pytest.approx(0.0, abs=1e-6)
+    assert f.loc[0.1, "peak_frequency_hz"] == pytest.approx(0.25, abs=fast.resolution_hz)
+    assert f["resolved"].all()
+
+
+def test_spectrum_says_what_it_cannot_resolve() -> None:
+    t = np.arange(7200.0)
+    sp = load_spectrum(series(10 + np.sin(2 * np.pi * 0.05 * t), step="1s"))
+    b = sp.bands.set_index("f_lo_hz")
+    assert sp.nyquist_hz == 0.5
+    assert not b.loc[0.1, "resolved"] and np.isnan(b.loc[0.1, "power_mw2"])
+    assert "Nyquist" in b.loc[0.1, "reason"]
+    assert b.loc[0.01, "resolved"]
+    # a sine of amplitude 1 has variance 1/2
+    assert b.loc[0.01, "power_mw2"] == pytest.approx(0.5, rel=0.01)
+    assert "0.5 Hz" in sp.statement() and "not resolvable" in sp.statement()
+    with pytest.raises(InterconnectionError, match=r"bands_hz\[0\]"):
+        load_spectrum(series(np.ones(100)), bands_hz=[(0.2, 0.1)])
+
+
+# --------------------------------------------------------------------------- duration
+
+
+def test_load_duration_curve_and_hours_above() -> None:
+    p = series([10.0, 30.0, 20.0, 40.0, 30.0, 0.0, 10.0, 20.0], step="15min")
+    ldc = load_duration_curve(p)
+    assert ldc["p_mw"].tolist() == [40.0, 30.0, 30.0, 20.0, 20.0, 10.0, 10.0, 0.0]
+    assert ldc["hours_at_or_above_h"].tolist() == [0.25 * k for k in range(1, 9)]
+    hrs = hours_above_levels(p, Q_([15_000.0, 30_000.0, 25_000.0], "kW"))
+    # above 15 MW: 30, 20, 40, 30, 20 -> 5 x 15 min; above 30 MW: only 40; above 25 MW: 3
+    assert hrs["hours_above_h"].tolist() == [1.25, 0.25, 0.75]
+    shares = hours_above_levels(p, shares_of_peak=[0.5, 1.0])
+    assert shares["level_mw"].tolist() == [20.0, 40.0]
+    assert shares["hours_above_h"].tolist() == [0.75, 0.0]
+    assert shares["fraction_of_time"].tolist() == [0.375, 0.0]
+    with pytest.raises(InterconnectionError, match=r"shares_of_peak: \[1.5\] outside \[0, 1\]"):
+        hours_above_levels(p, shares_of_peak=[0.5, 1.5])
+    thin = load_duration_curve(series(np.arange(1000.0)), max_points=11)
+    assert len(thin) == 11 and thin["p_mw"].iloc[0] == 999.0 and thin["p_mw"].iloc[-1] == 0.0
+
+
+# --------------------------------------------------------------------------- events
+
+
+def test_load_loss_energy_and_step_at_once() -> None:
+    rk = racks(2400, [0.5, 0.5, 0.5, 0.5])  # 2 MW for 600 s
+    ev = apply_load_loss(
+        rk, LoadLossEvent(start=START + pd.Timedelta("100s"), share=1.0, duration_s=30.0)
+    )
+    assert ev.step_mw == pytest.approx(2.0)
+    assert ev.return_step_mw == pytest.approx(2.0)
+    assert ev.energy_not_served_mwh == pytest.approx(2.0 * 30.0 / 3600.0)  # 2 MW x 30 s
+    assert ev.p_mw[START + pd.Timedelta("110s")] == 0.0
+    assert ev.p_mw[START + pd.Timedelta("130s")] == pytest.approx(2.0)
+    assert ev.drop_time == START + pd.Timedelta("100s")
+    assert ev.restored_time == START + pd.Timedelta("130s")
+
+
+def test_load_loss_with_ramp_limit_and_partial_share() -> None:
+    rk = racks(2400, [0.5, 0.5, 0.5, 0.5], spr=2)
+    # return limited to 12 MW/min = 0.05 MW per 250 ms step: 2 MW back after M = 40 steps;
+    # energy = 2 MW x 30 s + sum_{k<40} (2 - 0.05 k) MW x 0.25 s
+    ev = apply_load_loss(
+        rk,
+        LoadLossEvent(
+            start=START + pd.Timedelta("100s"), duration_s=30.0, return_ramp_mw_per_min=12.0
+        ),
+    )
+    extra_mws = sum((2.0 - 0.05 * k) * 0.25 for k in range(40))
+    assert ev.energy_not_served_mwh == pytest.approx((2.0 * 30.0 + extra_mws) / 3600.0)
+    assert ev.return_step_mw == pytest.approx(0.05)
+    assert ev.restored_time == START + pd.Timedelta("140s")
+    # 3 of 8 servers: rack 0 whole, half of rack 1; rack 1 returns 1 s after rack 0
+    ev = apply_load_loss(
+        rk,
+        LoadLossEvent(
+            start=START + pd.Timedelta("100s"), share=0.375, duration_s=30.0, stagger_s=1.0
+        ),
+    )
+    assert ev.racks["fraction"].tolist() == [1.0, 0.5, 0.0, 0.0]
+    assert ev.step_mw == pytest.approx(0.75)
+    assert ev.energy_not_served_mwh == pytest.approx((0.75 * 30.0 + 0.25 * 1.0) / 3600.0)
+    for bad in (-0.1, 1.01):
+        with pytest.raises(InterconnectionError, match=r"event.share: .* outside \[0, 1\]"):
+            LoadLossEvent(start=START, share=bad)
+    with pytest.raises(InterconnectionError, match="event.start"):
+        apply_load_loss(rk, LoadLossEvent(start=START + pd.Timedelta("2h")))
+
+
+PRC = RideThroughEnvelope((0.45, 0.65, 0.75, 0.90), (0.15, 0.30, 2.0, 3.0))
+
+
+def test_envelope_boundaries() -> None:
+    assert PRC.required_s(0.4499) == 0.15
+    assert PRC.required_s(0.45) == 0.30  # a threshold belongs to the looser band
+    assert PRC.required_s(0.8999) == 3.0
+    assert PRC.required_s(0.90) == math.inf
+    assert PRC.must_ride_through(0.5, 0.30)  # the required time itself must be ridden
+    assert not PRC.must_ride_through(0.5, 0.3001)
+    with pytest.raises(InterconnectionError, match=r"envelope.threshold: not monotone at row 2"):
+        RideThroughEnvelope((0.45, 0.65, 0.60), (0.1, 0.2, 0.3))
+    with pytest.raises(InterconnectionError, match=r"envelope.duration_s: not monotone at row 1"):
+        RideThroughEnvelope((0.45, 0.65), (0.3, 0.2))
+    high = RideThroughEnvelope((1.2, 1.1), (0.2, 1.0), side="high")
+    assert high.required_s(1.25) == 0.2 and high.required_s(1.15) == 1.0
+    assert high.required_s(1.1) == math.inf
+
+
+def test_ride_through_decision_at_the_boundaries() -> None:
+    rk = racks(2400, [1.0, 1.0, 1.0, 1.0])
+    at = START + pd.Timedelta("100s")
+    settings = RackRideThrough(v_transfer_pu=0.7, t_transfer_s=0.3, return_delay_s=10.0)
+    cases = [
+        (0.70, 1.0, True),  # at the threshold voltage: not below it, rides through
+        (0.69, 0.30, True),  # exactly the transfer delay: not longer, rides through
+        (0.69, 0.3001, False),  # longer than the delay: transfers
+    ]
+    for v, d, rides in cases:
+        res = ride_through(rk, Sag(at, v, d), settings, PRC)
+        assert res.racks["rides_through"].all() == rides, (v, d)
+    res = ride_through(rk, Sag(at, 0.69, 0.5), settings, PRC)
+    # transfers 0.3 s into the sag, returns 10 s after it ends; 4 MW off the grid
+    assert (res.racks["transfer_time"] == at + pd.Timedelta("300ms")).all()
+    assert (res.racks["return_time"] == at + pd.Timedelta("10.5s")).all()
+    assert res.event.step_mw == pytest.approx(4.0)
+    # a 0.69 pu sag for 0.5 s is inside PRC's 2 s ride-through: a violation of the envelope
+    assert res.racks["envelope_violation"].all() and bool(res.sags["must_ride_through"][0])
+    # the setting check: bands below 0.7 pu need 0.15, 0.30 and 2.0 s
+    per_rack = RackRideThrough(
+        v_transfer_pu=[0.7, 0.7, 0.6, 0.95], t_transfer_s=[2.0, 1.99, 0.3, 9.0]
+    )
+    assert per_rack.compliant(PRC, 4).tolist() == [True, False, True, False]
+    with pytest.raises(
+        InterconnectionError, match="ride_through.t_transfer_s: 2 values for 4 racks"
+    ):
+        RackRideThrough(t_transfer_s=[0.1, 0.2]).per_rack(4)
+
+
+def test_repeated_dips_lock_out() -> None:
+    rk = racks(2400, [1.0, 1.0])
+    at = START + pd.Timedelta("100s")
+    sags = [Sag(at + pd.Timedelta(seconds=15 * k), 0.5, 0.1) for k in range(4)]
+    settings = RackRideThrough(
+        v_transfer_pu=[0.7, 0.4], t_transfer_s=1.0, dip_count=3, dip_window_s=60.0
+    )
+    res = ride_through(rk, sags, settings, PRC)
+    # rack 0 sees every dip below 0.7 pu and locks out at the third; rack 1 (0.4 pu) never
+    assert res.racks["cause"].tolist() == ["dip count", ""]
+    assert res.racks["transfer_time"].iloc[0] == at + pd.Timedelta("30s")
+    assert res.racks["rides_through"].tolist() == [False, True]
+
+
+def test_worst_case_loss() -> None:
+    p = series([100.0, 300.0, 250.0])
+    w = worst_case_loss(p, 2600.0)
+    assert (w["loss_mw"], w["exceeds"], w["margin_mw"], w["facilities_to_limit"]) == (
+        300.0,
+        False,
+        2300.0,
+        9,
+    )
+    w = worst_case_loss(p, 200.0, susceptible_share=0.5)
+    assert w["loss_mw"] == 150.0 and not w["exceeds"]
+    assert worst_case_loss(p, 250.0)["exceeds"]
+    with pytest.raises(InterconnectionError, match="susceptible_share"):
+        worst_case_loss(p, 200.0, susceptible_share=2.0)
+
+
+# --------------------------------------------------------------------------- feeder
+
+
+def test_reactive_power_conventions() -> None:
+    from gridlink.interconnection.study import ReactivePower
+
+    p = series([0.0, 1.0, 2.0])
+    q = ReactivePower().q_mvar(p)
+    np.testing.assert_allclose(q, p * math.tan(math.acos(0.95)))
+    assert (ReactivePower(lagging=False).q_mvar(p) <= 0).all()
+    table = ReactivePower(q_table=((0.0, 0.0), (1.0, 0.1), (2.0, 0.5)))
+    np.testing.assert_allclose(table.q_mvar(series([0.5, 1.5])), [0.05, 0.3])
+    with pytest.raises(InterconnectionError, match="reactive.q_table: covers 0..2 MW"):
+        table.q_mvar(series([1.0, 3.0]))
+    with pytest.raises(InterconnectionError, match="reactive.pf"):
+        ReactivePower(pf=1.2)
+
+
+def test_event_study_voltage_rises_when_load_drops_on_a_radial_feeder() -> None:
+    from gridlink.feeder import load_network
+    from gridlink.interconnection.study import run_event_study
+
+    net = load_network("case33bw")  # Baran & Wu 33-bus radial feeder, 12.66 kV
+    rk = racks(4 * 240, [0.25, 0.25, 0.25, 0.25])  # 1 MW facility at the feeder's end bus 17
+    ev = apply_load_loss(rk, LoadLossEvent(start=START + pd.Timedelta("60s"), duration_s=60.0))
+    st = run_event_study(net, 17, ev, step="1s")
+    s = st.summary
+    assert s["converged_all"]
+    assert s["voltage_step_pu"] > 1e-3  # 1 MW off the end of a weak feeder: a clear rise
+    assert s["voltage_rise_vs_baseline_pu"] == pytest.approx(s["voltage_step_pu"], rel=1e-6)
+    ph = st.phases
+    assert ph.loc["during", "pcc_vm_min_pu"] > ph.loc["before", "pcc_vm_max_pu"]
+    assert ph.loc["after", "pcc_vm_mean_pu"] == pytest.approx(
+        ph.loc["before", "pcc_vm_mean_pu"], abs=1e-9
+    )
+    assert ph.loc["during", "trafo_loading_max_percent"] <= ph.loc[
+        "before", "trafo_loading_max_percent"
+    ] or np.isnan(ph.loc["during", "trafo_loading_max_percent"])
+    assert ph["n_steps"].tolist() == [60, 60, 120]
+    assert "not a dynamic (RMS)" in s["note"]
+
+
+# --------------------------------------------------------------------------- command
+
+
+HALL = """
+[facility]
+rows = 1
+racks_per_row = 2
+servers_per_rack = 2
+[assignment]
+config = "{cid}"
+[workload]
+arrival = "azure"
+rate_per_replica_rps = 4.0
+[run]
+horizon = "10min"
+seed = 0
+resolution = "1min"
+start = "2024-05-16T00:00:00Z"
+"""
+
+
+def test_interconnection_command(tmp_path: Path, config_id: str) -> None:
+    from gridlink.cli import app
+
+    cfg = tmp_path / "hall.toml"
+    cfg.write_text(HALL.format(cid=config_id))
+    out = tmp_path / "report"
+    args = ["interconnection", "--config", str(cfg), "--network", "cigre_mv", "--bus", "1", "--out", str(out),
+            "--event", "share=0.5,duration=30s,stagger=1s", "--sag", "at=2024-05-16T00:05:00Z,v=0.5,duration=0.2s",
+            "--event-step", "1s"]  # fmt: skip
+    runner = CliRunner()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "quasi-static" in result.output
+    for name in ("report.html", "statistics.json", "ramps.csv", "ldc.csv", "spectrum_bands.csv",
+                 "event_load_loss_pq.csv", "event_ride_through_pq.csv", "rack_ride_through.csv",
+                 "profile.png", "ramps.png", "ldc.png", "spectrum.png", "event_load_loss.png"):  # fmt: skip
+        assert (out / name).is_file(), name
+    stats = json.loads((out / "statistics.json").read_text())
+    assert stats["units"]["facts"]["peak_mw"] == "MW"
+    assert stats["spectrum"]["nyquist_hz"] == 2.0
+    assert stats["ramp_windows_not_measured"] == {"10min": "not shorter than the series (10min)",
+                                                  "1h": "not shorter than the series (10min)"}  # fmt: skip
+    ll = stats["events"]["load_loss"]["summary"]
+    pq = pd.read_csv(out / "event_load_loss_pq.csv", index_col=0, parse_dates=True)
+    assert list(pq.columns) == ["p_mw", "q_mvar", "p_base_mw", "converged", "pcc_vm_pu"]
+    assert pq.index[1] - pq.index[0] == pd.Timedelta("1s")
+    # half of the 4 servers off for 30 s: the lost energy is what the P(t) export shows
+    lost = ((pq["p_base_mw"] - pq["p_mw"]) / 3600.0).sum()
+    assert lost == pytest.approx(ll["energy_not_served_mwh"], rel=1e-9)
+    assert ll["voltage_step_pu"] > 0
+    assert not list(tmp_path.glob(".report.tmp-*"))  # written atomically, nothing left over
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2
+    assert "already exists" in again.output and "--overwrite" in again.output
+    assert len(again.output.strip().splitlines()) == 1
+    bad = runner.invoke(app, [*args[:-6], "--out", str(tmp_path / "x"), "--event", "share=1.5"])
+    assert bad.exit_code == 2 and "event.share" in bad.output
+    assert runner.invoke(app, [*args, "--overwrite"]).exit_code == 0
