@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from traces.states import classifier
 from traces.classifier import (
     BiGRUNet,
     ClassifierError,
@@ -14,6 +13,7 @@ from traces.classifier import (
     _bigru_logits,
     iter_windows,
 )
+from traces.states import classifier
 
 #: Tolerance on the max abs difference of state probabilities between windowed
 #: (window 8192, the configuration's ``inference_overlap`` on each side, chosen at fit time

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -62,10 +62,6 @@ class RackChunk:
 # --------------------------------------------------------------------------------------
 
 
-@overload
-def resample_energy_mean(series: pd.Series, freq: str) -> pd.Series: ...
-@overload
-def resample_energy_mean(series: pd.DataFrame, freq: str) -> pd.DataFrame: ...
 def resample_energy_mean(series: pd.Series | pd.DataFrame, freq: str) -> pd.Series | pd.DataFrame:
     """Energy-preserving resampling of a regular series to a coarser interval.
 

@@ -40,6 +40,10 @@ References
 ----------
 Wilkins, Kazhamiaka & Rajagopal, "From Servers to Sites: Compositional Power Trace
 Generation of LLM Inference for Infrastructure Planning" (2026), §3.1, §3.4, Eqs 10-11.
+
+One cohesive module over ~600 lines: the execution engine of one facility run (generators
+per configuration, rack chunks, whole-sequence inference, serial or dask execution and the
+``simulate_*`` entry points); the spec, traffic and result live beside it.
 """
 
 from __future__ import annotations

@@ -26,6 +26,9 @@ References
 G. Wilkins, F. Kazhamiaka, R. Rajagopal, "From Servers to Sites: Compositional Power Trace
 Generation of LLM Inference for Infrastructure Planning", 2026, §4.1 (metrics), §4.3
 (baselines), Table 1/2.
+
+One cohesive module over ~600 lines: the evaluation protocol (splits, fitting every method
+on the same training data, scoring, caching and summary tables) of docs/fidelity.md.
 """
 
 from __future__ import annotations

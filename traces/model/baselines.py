@@ -23,6 +23,9 @@ G. Wilkins, F. Kazhamiaka, R. Rajagopal, "From Servers to Sites: Compositional P
 Generation of LLM Inference for Infrastructure Planning", 2026, §4.3 (baselines).
 P. Patel et al., "Splitwise: Efficient Generative LLM Inference Using Phase Splitting",
 ISCA 2024, doi:10.1109/ISCA59077.2024.00019 (phase-level power look-up).
+
+One cohesive module at ~600 lines: the paper's four baselines (§4.2) and their shared
+fitting data handling.
 """
 
 from __future__ import annotations
@@ -71,10 +74,17 @@ class BaselineError(ValueError):
 
 
 class _Features(Protocol):
-    active: np.ndarray
-    delta_active: np.ndarray
-    time_s: np.ndarray
-    extra: Mapping[str, np.ndarray]
+    @property
+    def active(self) -> np.ndarray: ...
+
+    @property
+    def delta_active(self) -> np.ndarray: ...
+
+    @property
+    def time_s(self) -> np.ndarray: ...
+
+    @property
+    def extra(self) -> Mapping[str, np.ndarray]: ...
 
 
 @dataclass(frozen=True)

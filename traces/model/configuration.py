@@ -16,6 +16,9 @@ Generation pipeline (paper Sec. 3.3): features x_t -> state probabilities
 ``p(s_t | x)`` (Eq 3, windowed bidirectional inference) -> ``s_t ~ Categorical`` (Eq 7)
 -> power ``P_t`` from the state's Gaussian (Eq 8) or AR(1) (Eq 9) -> clipped to the
 observed range (count reported).
+
+One cohesive module over ~600 lines: the fitted configuration, its generation path and
+its JSON + safetensors artifact (save/load with checks), which must change together.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -384,6 +387,28 @@ class FittedConfiguration:
         ov = self.inference_overlap if overlap is None else int(overlap)
         (p,) = self.classifier.predict_proba_many([x], window=window, overlap=ov)
         return self._proba_to_mixture(p)
+
+    @overload
+    def generate_from_features(
+        self,
+        features: Any,
+        *,
+        rng: np.random.Generator | int | None,
+        return_details: Literal[False] = False,
+        window: int | None = 8192,
+        overlap: int | None = None,
+    ) -> np.ndarray: ...
+
+    @overload
+    def generate_from_features(
+        self,
+        features: Any,
+        *,
+        rng: np.random.Generator | int | None,
+        return_details: Literal[True],
+        window: int | None = 8192,
+        overlap: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, int]: ...
 
     def generate_from_features(
         self,

@@ -19,6 +19,9 @@ On CPU both run the fp32 kernel :func:`_bigru_logits`: the compiled :mod:`traces
 (~0.4 us per sequence-step and core on AVX-512) or, when it is not built, the PyTorch
 kernel :func:`_bigru_logits_torch` (~1 us).  Both equal the torch module within float
 rounding and are bit-identical whatever the batch or thread count.
+
+One cohesive module over ~600 lines: model, training and inference of one network (the
+BiGRU and its two CPU kernels must stay bit-identical, so they live together).
 """
 
 from __future__ import annotations

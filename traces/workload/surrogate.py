@@ -36,6 +36,10 @@ References
 G. Wilkins, F. Kazhamiaka, R. Rajagopal, "From Servers to Sites: Compositional Power Trace
 Generation of LLM Inference for Infrastructure Planning", 2026: §2.1, §3.3, Eqs 4–6,
 Appendix A.1.
+
+One cohesive module over ~600 lines: the continuous-batching surrogate (latency model,
+its fit, the batching simulation, the features it yields and their validation against
+measured A_t), one model of the paper (§3.1).
 """
 
 from __future__ import annotations
