@@ -109,7 +109,7 @@ def _generator(config_id: str, method: str) -> PowerGenerator:
 
     ``"model"`` is the fitted configuration itself.  Baselines are rebuilt from the
     statistics stored with the configuration (``provenance["baseline_stats"]``, fitted on
-    the configuration's own training data, :func:`traces.baselines.baseline_stats`); the
+    the configuration's own training data, :func:`traces.model.baselines.baseline_stats`); the
     TDP baseline falls back to the configuration's ``tdp_w``.
     """
     cfg = _load_config(config_id)

@@ -69,7 +69,7 @@ class Assignment:
         remainder and assigned in contiguous blocks of servers (row-major), so whole
         racks tend to share a configuration as in a real hall.
     configs : tuple of str
-        Configuration ids (``<model>_<GPU>_tp<TP>``, see :mod:`traces.registry`).
+        Configuration ids (``<model>_<GPU>_tp<TP>``, see :mod:`traces.model.registry`).
     fractions : tuple of float, optional
         Only for ``by="fraction"``; non-negative, summing to 1.
     """

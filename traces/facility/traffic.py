@@ -258,16 +258,16 @@ def replica_schedule(
 
     Returns
     -------
-    traces.schedule.RequestSchedule
+    traces.workload.schedule.RequestSchedule
         Arrivals in [0, horizon_s) [s] with token lengths; ``start = spec.start``.
 
     Notes
     -----
-    ``independent``: the scenario's own process (``traces.schedule.poisson``,
+    ``independent``: the scenario's own process (``traces.workload.arrivals.poisson``,
     ``gamma_renewal``, ``rate_function`` for a profile, or a randomly offset, thinned
     Azure replay) at the full per-replica rate.  ``shared``: superposition of an
     independent Poisson thinning of the common path lambda(t) at ``correlation`` x the
-    rate (``traces.schedule.rate_function`` on the piecewise-constant path) and an
+    rate (``traces.workload.arrivals.rate_function`` on the piecewise-constant path) and an
     independent stream of the scenario's own process at ``1 - correlation`` x the rate.
     """
     from traces.workload.arrivals import rate_function

@@ -7,18 +7,18 @@ Protocol (what :func:`evaluate_configuration` does)
   single trace is split into two contiguous time blocks: the first ``1 - holdout_frac``
   (default 70 %) of its power samples train, the last ``holdout_frac`` (30 %) are held out.
 * **Features end to end.**  The held-out features come from the held-out trace's own request
-  schedule (:meth:`traces.schedule.RequestSchedule.from_bundle`) run through the
+  schedule (:meth:`traces.workload.schedule.RequestSchedule.from_bundle`) run through the
   continuous-batching surrogate with a latency model fitted on the training data only
-  (:func:`traces.surrogate.fit_latency_model`); the measured A_t of the held-out trace is never
+  (:func:`traces.workload.surrogate.fit_latency_model`); the measured A_t of the held-out trace is never
   used.  For a block split the surrogate runs over the whole schedule (requests still in
   flight at the block boundary are part of the input) and only the held-out block's steps are
   scored.
-* **Fitting.**  The model (:func:`traces.fit.fit_configuration`) and all baselines
-  (:mod:`traces.baselines`) are fitted on the training part only, once per split; the
+* **Fitting.**  The model (:func:`traces.model.fit.fit_configuration`) and all baselines
+  (:mod:`traces.model.baselines`) are fitted on the training part only, once per split; the
   evaluation seeds vary the surrogate's and the sampler's randomness (the paper's "5 seeds").
   Hyper-parameters are fixed before looking at held-out data (``fit_kwargs``; the number of
   states is chosen by BIC on the training power).
-* **Metrics** are :func:`traces.fidelity.fidelity_metrics` on the held-out steps; summaries are
+* **Metrics** are :func:`traces.measured.fidelity.fidelity_metrics` on the held-out steps; summaries are
   medians over held-out traces x seeds (pooled, as the paper's ``*_median`` columns).
 
 References
@@ -84,7 +84,7 @@ DEFAULT_SEEDS: tuple[int, ...] = (0, 1, 2, 3, 4)
 
 #: Any object with ``generate_from_features(features, *, rng) -> np.ndarray`` (model, baseline).
 Generator = Any
-#: ``factory(train_bundles, seed) -> fitted model``; default wraps ``traces.fit.fit_configuration``.
+#: ``factory(train_bundles, seed) -> fitted model``; default wraps ``traces.model.fit.fit_configuration``.
 ModelFactory = Callable[[list["MeasuredBundle"], int], Generator]
 
 
@@ -245,9 +245,9 @@ def heldout_features(
 ) -> tuple[Any, dict[str, np.ndarray]]:
     """Surrogate features for a whole measured trace from its request schedule.
 
-    Schedule -> :func:`traces.surrogate.simulate_batching` -> ``workload_features`` on the
+    Schedule -> :func:`traces.workload.surrogate.simulate_batching` -> ``workload_features`` on the
     bundle's 250 ms grid, plus the requests in prefill / decode per step
-    (:func:`traces.baselines.timeline_phase_counts`) for the phase LUT.
+    (:func:`traces.model.baselines.timeline_phase_counts`) for the phase LUT.
 
     Returns
     -------
@@ -285,7 +285,7 @@ def heldout_features(
 
 
 def default_model_factory(**fit_kwargs: Any) -> ModelFactory:
-    """Factory fitting :func:`traces.fit.fit_configuration` on the training bundles.
+    """Factory fitting :func:`traces.model.fit.fit_configuration` on the training bundles.
 
     ``fit_kwargs`` go to ``fit_configuration`` (e.g. ``max_epochs``, ``feature_set``,
     ``n_states``); ``seed`` is set by the evaluation.
@@ -370,7 +370,7 @@ def evaluate_split(
     pandas.DataFrame
         One row per (method, seed): ``split``, ``config_id``, ``heldout``, ``n_steps``,
         ``method``, ``seed``, ``fit_seed`` and the metrics of
-        :func:`traces.fidelity.fidelity_metrics`.
+        :func:`traces.measured.fidelity.fidelity_metrics`.
     """
     from traces.workload.surrogate import fit_latency_model
 
@@ -586,7 +586,7 @@ def summary_table(
     Returns
     -------
     pandas.DataFrame
-        Index ``by``; columns :data:`traces.fidelity.METRIC_NAMES` and ``n`` (rows, or traces
+        Index ``by``; columns :data:`traces.measured.fidelity.METRIC_NAMES` and ``n`` (rows, or traces
         for ``over="traces"``).
 
     Raises
@@ -628,7 +628,7 @@ def evaluate_fitted(
     latency model (``config.latency_model()``), so the bundle's measured A_t and power are used
     only for scoring.  Baselines: ``baselines`` if given; else the configuration's stored
     training statistics (``config.baseline_stats`` or ``config.provenance["baseline_stats"]``,
-    :func:`traces.baselines.baseline_stats`); else they are fitted on the bundle itself,
+    :func:`traces.model.baselines.baseline_stats`); else they are fitted on the bundle itself,
     which is in-sample for the baselines (a warning is logged and ``baselines_in_sample`` is
     True in the rows).
 
@@ -687,10 +687,10 @@ def transfer_experiment(
     last ``holdout_frac`` held out).  Methods scored on the target's held-out block:
 
     * ``transfer``: model fitted on the source bundles (all of them), transferred with
-      :func:`traces.registry.transfer_configuration` using a state dictionary
+      :func:`traces.model.transfer.transfer_configuration` using a state dictionary
       (:class:`traces.states.PowerStateMixture`) fitted on the target's training-block power
       alone; source state probabilities are spread over the target states at the same
-      occupancy quantile (:func:`traces.registry.quantile_state_map`);
+      occupancy quantile (:func:`traces.model.transfer.quantile_state_map`);
     * ``transfer_rank``: the same with source state k driving target state k;
     * ``model``: natively trained on the target's training block;
     * baselines fitted on the target's training block.

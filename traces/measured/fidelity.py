@@ -7,7 +7,7 @@ at 250 ms), the NRMSE normalised by the measured range, the relative error in to
 energy and the relative errors of the 95th / 99th power percentiles.
 
 All functions take plain ``float64`` arrays on the generator's 250 ms grid (power in W);
-the evaluation protocol that produces those arrays lives in :mod:`traces.evaluate`.
+the evaluation protocol that produces those arrays lives in :mod:`traces.measured.evaluate`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Each baseline learns from training data with ``fit(data) -> self`` and then produces a
 power trace on the 250 ms grid with ``generate_from_features(features, *, rng)``, the same
 call as :meth:`traces.model.FittedConfiguration.generate_from_features`, so that the
-evaluation (:mod:`traces.evaluate`) and the facility model can swap them for the model.
+evaluation (:mod:`traces.measured.evaluate`) and the facility model can swap them for the model.
 
 * :class:`TDPBaseline` - nameplate power (TDP x TP GPUs), constant.
 * :class:`MeanBaseline` - mean measured training power, constant.
@@ -14,7 +14,7 @@ evaluation (:mod:`traces.evaluate`) and the facility model can swap them for the
 * :class:`ActiveLookupBaseline` - E[P | A_t]: mean measured power for each count of active
   requests, looked up along the surrogate's A_t (the stronger yardstick).
 
-``data`` is either a sequence of :class:`traces.ingest.MeasuredBundle` or a sequence of
+``data`` is either a sequence of :class:`traces.measured.ingest.MeasuredBundle` or a sequence of
 :class:`TrainingTrace` (plain arrays; useful for tests and for stored statistics).
 
 References
@@ -323,7 +323,7 @@ def timeline_phase_counts(
     Parameters
     ----------
     start_s, first_token_s, end_s : numpy.ndarray, shape (N,)
-        Per-request batch times [s after schedule start] (``traces.surrogate.BatchTimeline``).
+        Per-request batch times [s after schedule start] (``traces.workload.surrogate.BatchTimeline``).
     time_s : numpy.ndarray, shape (T,)
         Grid times [s].
     dt_s : float

@@ -119,7 +119,7 @@ def feature_matrix(features: Any, feature_names: Sequence[str]) -> np.ndarray:
     Parameters
     ----------
     features : WorkloadFeatures or ndarray (T, F)
-        ``traces.surrogate.WorkloadFeatures`` (``active``, ``delta_active``, ``extra``)
+        ``traces.workload.surrogate.WorkloadFeatures`` (``active``, ``delta_active``, ``extra``)
         or an already stacked array whose columns are ``feature_names``.
     feature_names : sequence of str
         Column names (see :data:`FEATURE_SETS`).
@@ -151,7 +151,7 @@ def feature_matrix(features: Any, feature_names: Sequence[str]) -> np.ndarray:
             if n in ("active", "delta_active"):
                 if not hasattr(features, n):
                     raise ModelError(
-                        f"features lacks attribute {n!r}; pass traces.surrogate.WorkloadFeatures"
+                        f"features lacks attribute {n!r}; pass traces.workload.surrogate.WorkloadFeatures"
                     )
                 cols.append(np.asarray(getattr(features, n), dtype=np.float64))
             elif n in extra:
@@ -215,7 +215,7 @@ class FittedConfiguration:
         Fitted classifier with ``K_c`` outputs (``K_c == K`` unless ``state_map`` given).
     feature_set : str
         Key of :data:`FEATURE_SETS` (``"f2"``: A_t, dA_t).
-    latency : traces.surrogate.LatencyModel or dict
+    latency : traces.workload.surrogate.LatencyModel or dict
         Latency model of the batching surrogate (Eq 4-5), or its ``to_dict()``; stored
         as a ``LatencyModel`` in :attr:`latency`.
     sampler : {"iid", "ar1"}
@@ -232,7 +232,7 @@ class FittedConfiguration:
         Enforced board power limit x TP [W] when known from the data.
     source : {"measured", "transferred"}
     state_rho : float, default 0.0
-        Temporal coherence of the state draws (``traces.sampler.sample_states``); 0 is the
+        Temporal coherence of the state draws (``traces.power.sampler.sample_states``); 0 is the
         paper's independent per-step sampling (Eq 7). A fitted choice, see ``sampler_info``.
     inference_overlap : int, default 512
         Context [steps] on each side of an inference window; set by the fit to the
@@ -282,7 +282,7 @@ class FittedConfiguration:
             if kc != k:
                 raise ModelError(
                     f"classifier has {kc} states but the mixture {k}; pass a state_map "
-                    "(K_c, K) (see traces.registry.transfer_configuration)"
+                    "(K_c, K) (see traces.model.transfer.transfer_configuration)"
                 )
         else:
             state_map = np.asarray(state_map, dtype=np.float64)
@@ -313,7 +313,7 @@ class FittedConfiguration:
             latency = LatencyModel.from_dict(latency)
         if not isinstance(latency, LatencyModel):
             raise ModelError(
-                f"latency must be a traces.surrogate.LatencyModel or its to_dict(), got "
+                f"latency must be a traces.workload.surrogate.LatencyModel or its to_dict(), got "
                 f"{type(latency).__name__}"
             )
         self.latency = latency
@@ -348,7 +348,7 @@ class FittedConfiguration:
         return FEATURE_SETS[self.feature_set]
 
     def latency_model(self) -> Any:
-        """The surrogate's ``traces.surrogate.LatencyModel`` (same as :attr:`latency`)."""
+        """The surrogate's ``traces.workload.surrogate.LatencyModel`` (same as :attr:`latency`)."""
         return self.latency
 
     def __repr__(self) -> str:
@@ -538,7 +538,7 @@ class FittedConfiguration:
 
         Parameters
         ----------
-        schedule : traces.schedule.RequestSchedule
+        schedule : traces.workload.schedule.RequestSchedule
             Non-empty request schedule.
         rng : numpy.random.Generator or int or None
         max_batch : int, default 64

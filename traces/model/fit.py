@@ -5,11 +5,11 @@ Pipeline per configuration:
 1. Power-state mixture on the measured node power of all training bundles (Eq 2; K by
    BIC unless fixed) -> hard labels per step.
 2. Latency model of the batching surrogate on the same bundles (Eq 4-5,
-   :func:`traces.surrogate.fit_latency_model`).
+   :func:`traces.workload.surrogate.fit_latency_model`).
 3. Training features, **computed end to end the way generation sees them**: each
    bundle's own request schedule (:meth:`RequestSchedule.from_bundle`) is replayed
    through the surrogate with that latency model
-   (:func:`traces.surrogate.features_for_schedule`). Training the classifier on the
+   (:func:`traces.workload.surrogate.features_for_schedule`). Training the classifier on the
    engine's measured ``num_requests_running`` instead would teach it a feature
    distribution (measured A_t, with its scheduler-specific timing) that it never sees at
    generation time, where only surrogate A_t exists; the paper trains on features of the
@@ -25,7 +25,7 @@ Pipeline per configuration:
    per-step state draws (``state_rho``; 0 = the paper's independent draws).
 
 ``fit_all(data_root, out_dir)`` fits every configuration with measured bundles and the
-transferred paper configurations and writes the shipped files; ``python -m traces.fit``.
+transferred paper configurations and writes the shipped files; ``python -m traces.measured.training``.
 """
 
 from __future__ import annotations
@@ -123,8 +123,8 @@ def training_features(
 
     Parameters
     ----------
-    bundle : traces.ingest.MeasuredBundle
-    latency : traces.surrogate.LatencyModel
+    bundle : traces.measured.ingest.MeasuredBundle
+    latency : traces.workload.surrogate.LatencyModel
         Fitted on the *training* bundles only.
     feature_set : str
         Key of :data:`traces.model.FEATURE_SETS`.
@@ -385,7 +385,7 @@ def fit_configuration(
 
     Parameters
     ----------
-    bundles : sequence of traces.ingest.MeasuredBundle
+    bundles : sequence of traces.measured.ingest.MeasuredBundle
         Training bundles, all of one ``config_id`` (unless ``config_id`` is given).
     n_states : int or "bic", default "bic"
         Mixture size K or BIC selection over ``k_range``.
@@ -403,20 +403,20 @@ def fit_configuration(
         bundles, "threshold" uses the authors' rule (median phi > 0.3 -> ar1).
     state_rho : float or "auto", default "auto"
         Coherence of the per-step state draws (0 = the paper's independent Eq 7 draws;
-        see :func:`traces.sampler.sample_states`); "auto" picks from
+        see :func:`traces.power.sampler.sample_states`); "auto" picks from
         :data:`STATE_RHO_GRID` by ACF on the training bundles, jointly with ``sampler``.
     features : {"surrogate", "measured"}, default "surrogate"
         Source of the training features (see module docstring).
     n_feature_draws : int, default 3
         Surrogate draws per bundle (ignored for measured features).
-    latency : traces.surrogate.LatencyModel, optional
+    latency : traces.workload.surrogate.LatencyModel, optional
         Use this latency model instead of fitting one on ``bundles``.
     config_id : str, optional
         Override (default: the bundles' common ``config_id``).
     classifier_kwargs : dict, optional
-        Extra :class:`~traces.classifier.StateClassifier` arguments.
+        Extra :class:`~traces.states.classifier.StateClassifier` arguments.
     baseline_stats : bool, default True
-        Store :func:`traces.baselines.baseline_stats` of the training data in the
+        Store :func:`traces.model.baselines.baseline_stats` of the training data in the
         provenance (used by the facility's baseline methods).
     mixture_seed : int, optional
         Seed of the power-state mixture when it should not follow ``seed`` (the
@@ -435,7 +435,7 @@ def fit_configuration(
     bundles = list(bundles)
     if not bundles:
         raise FitError(
-            "bundles is empty; pass at least one MeasuredBundle (traces.ingest.load_bundle)"
+            "bundles is empty; pass at least one MeasuredBundle (traces.measured.ingest.load_bundle)"
         )
     ids = sorted({b.config_id for b in bundles})
     if config_id is None:

@@ -7,7 +7,7 @@ time.
 
 Two kinds of configuration are shipped:
 
-* ``measured``: fitted end to end on measured bundles (:func:`traces.fit.fit_configuration`).
+* ``measured``: fitted end to end on measured bundles (:func:`traces.model.fit.fit_configuration`).
 * ``transferred``: a paper configuration for which only the authors' fitted power-state
   mixture is public (``reference_params/<config>_k10.json`` of grantwilkins/powertrace-sim;
   the raw traces are not public). The *state dynamics* (classifier: which state follows

@@ -5,7 +5,7 @@ Gaussians. ``K`` is chosen by the Bayesian information criterion (BIC) over a ra
 (the paper finds 8-12 for its corpus) or fixed by the caller. Components are sorted by
 their mean so that state 0 is the lowest (idle) state and state ``K-1`` the highest;
 hard labels are the posterior maximum (Eq 2) and are the targets of the state
-classifier (:mod:`traces.classifier`).
+classifier (:mod:`traces.states.classifier`).
 
 References
 ----------

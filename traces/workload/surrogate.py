@@ -1,7 +1,7 @@
 """Continuous-batching workload surrogate and workload features (paper §2.1, Eqs 4–6).
 
 The power model is driven by the number of requests a server is working on, not by the
-arrival process directly.  This module turns a :class:`~traces.schedule.RequestSchedule`
+arrival process directly.  This module turns a :class:`~traces.workload.schedule.RequestSchedule`
 into that workload:
 
 1. :class:`LatencyModel` — per-request latencies.  Time to first token (prefill), Eq 4::
@@ -835,7 +835,7 @@ def _sampled_like_engine(
 
     The engine count is scraped at the engine log's times and put on the power grid by
     sample-and-hold (last engine sample at or before each grid time; the first sample
-    if it lies within one step after the grid time), as in ``traces.ingest``.  Doing
+    if it lies within one step after the grid time), as in ``traces.measured.ingest``.  Doing
     the same to the simulation removes the 0–250 ms staleness of the measurement from
     the comparison.
     """
@@ -882,7 +882,7 @@ def validate_surrogate(
     observe : {"engine", "instant"}
         How the simulated A_t is read on the grid.  ``"engine"`` (default): evaluated at
         the engine log's scrape times and sample-and-held onto the grid exactly as the
-        measured count is (``traces.ingest``), so both carry the same 0–250 ms
+        measured count is (``traces.measured.ingest``), so both carry the same 0–250 ms
         staleness; ``"instant"``: the exact count at each grid time (Eq 6).  The
         ``*_instant`` columns always give the instantaneous comparison.
 
