@@ -49,7 +49,7 @@ def main() -> None:
         calibrate_response,
         compare_fast_full,
     )
-    from traces.registry import list_configurations
+    from traces.model.registry import list_configurations
 
     config = args.config or str(list_configurations()["config_id"].iloc[0])
     half = args.servers // 2

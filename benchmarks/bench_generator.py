@@ -43,9 +43,10 @@ def main() -> None:
     a = ap.parse_args()
 
     from traces.model import feature_matrix
-    from traces.registry import load_configuration
-    from traces.schedule import TokenDistribution, poisson
-    from traces.surrogate import features_for_schedule
+    from traces.model.registry import load_configuration
+    from traces.workload.arrivals import poisson
+    from traces.workload.schedule import TokenDistribution
+    from traces.workload.surrogate import features_for_schedule
 
     cfg = load_configuration(a.config_id)
     cfg.classifier.n_threads = a.threads

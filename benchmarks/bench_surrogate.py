@@ -14,8 +14,9 @@ import time
 
 import numpy as np
 
-from traces.schedule import TokenDistribution, poisson
-from traces.surrogate import LatencyModel, simulate_batching, workload_features
+from traces.workload.arrivals import poisson
+from traces.workload.schedule import TokenDistribution
+from traces.workload.surrogate import LatencyModel, simulate_batching, workload_features
 
 
 def _timed(label: str, fn):

@@ -1,3 +1,9 @@
 """gridlink: from LLM inference traffic to the grid models planners use."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    #: The installed distribution's version (package metadata, from pyproject.toml).
+    __version__: str = version("gridlink")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "unknown"

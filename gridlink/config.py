@@ -30,6 +30,19 @@ Example (TOML)::
     seed = 0
     resolution = "1min"
     method = "model"              # model | tdp | mean | lut
+
+    [flexibility]                 # optional (issue 15, docs/flexibility.md)
+    gpu_power_cap_w = 350         # [W per GPU] nvidia-smi power limit, whole horizon
+    cap_sensitivity = 1.0         # beta of the latency stretch r(C)^-beta, in (0, 1]
+    delay_threshold_s = 1.0       # a request is 'delayed' beyond this added TTFT [s]
+
+    [flexibility.curtailment]     # optional: a window under a PCC limit
+    start_h = 0.25                # [h after start]
+    end_h = 0.5
+    pcc_limit_mw = 2.0            # [MW]
+    deferrable_share = 0.2        # latency-tolerant share of requests, in [0, 1]
+    max_delay_h = 1.0             # [h]
+    release = "deadline"          # or "window_end": hold deferred work to the window's end
 """
 
 from __future__ import annotations
@@ -50,6 +63,7 @@ from traces.facility import (
     WorkloadScenario,
     validate_configurations,
 )
+from traces.facility.flexibility import CurtailmentWindow, FlexibilitySpec
 
 __all__ = ["ConfigError", "RunConfig", "load_facility_config", "parse_facility_config"]
 
@@ -81,6 +95,7 @@ _TABLES: dict[str, set[str]] = {
         "correlation",
     },
     "run": {"horizon", "horizon_s", "seed", "resolution", "start", "method", "max_batch"},
+    "flexibility": {"gpu_power_cap_w", "cap_sensitivity", "delay_threshold_s", "curtailment"},
     "meta": None,  # type: ignore[dict-item]  # free-form provenance (title, attribution, ...)
 }
 
@@ -102,12 +117,46 @@ class RunConfig:
         The free-form ``[meta]`` table (title, attribution, labels).
     source : str
         File the config came from (or ``"<dict>"``).
+    flexibility : traces.facility.flexibility.FlexibilitySpec or None
+        The ``[flexibility]`` table (power cap, curtailment window), if any.
     """
 
     spec: FacilitySpec
     method: str
     meta: dict[str, Any]
     source: str
+    flexibility: FlexibilitySpec | None = None
+
+
+_CURTAILMENT_KEYS = {
+    "start_h", "end_h", "pcc_limit_mw", "deferrable_share", "max_delay_h", "release",
+}  # fmt: skip
+
+
+def _flexibility(table: dict[str, Any], spec: FacilitySpec, where: str) -> FlexibilitySpec:
+    """The ``[flexibility]`` table (and ``[flexibility.curtailment]``), checked against the spec."""
+    table = dict(table)
+    curt = table.pop("curtailment", None)
+    window = None
+    if curt is not None:
+        if not isinstance(curt, dict):
+            raise ConfigError(f"{where}: [flexibility.curtailment] must be a table of key = value")
+        unknown = set(curt) - _CURTAILMENT_KEYS
+        if unknown:
+            raise ConfigError(
+                f"{where}: unknown key(s) {sorted(unknown)} in [flexibility.curtailment]; "
+                f"allowed: {sorted(_CURTAILMENT_KEYS)}"
+            )
+        missing = {"start_h", "end_h", "pcc_limit_mw"} - set(curt)
+        if missing:
+            raise ConfigError(
+                f"{where}: [flexibility.curtailment] needs {sorted(missing)} (window in hours "
+                "after the start, PCC limit in MW)"
+            )
+        window = CurtailmentWindow(**curt)
+        window.check_horizon(spec)
+    flex = FlexibilitySpec(curtailment=window, **table)
+    return flex
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -190,7 +239,8 @@ def parse_facility_config(
     Parameters
     ----------
     data : dict
-        Tables ``facility``, ``assignment``, ``workload``, ``run`` and optional ``meta``.
+        Tables ``facility``, ``assignment``, ``workload``, ``run`` and optional ``meta``
+        and ``flexibility`` (with an optional ``flexibility.curtailment`` sub-table).
     source : str
         Name used in error messages (the file path).
     check_registry : bool
@@ -201,7 +251,8 @@ def parse_facility_config(
     ------
     ConfigError
         Unknown table or key, wrong type, negative counts, PUE < 1, unknown configuration,
-        resolution finer than 250 ms, horizon shorter than one step, ...
+        resolution finer than 250 ms, horizon shorter than one step, a power cap <= 0, a
+        curtailment window outside the horizon, a deferrable share outside [0, 1], ...
     """
     where = source
     if not isinstance(data, dict):
@@ -255,11 +306,15 @@ def parse_facility_config(
         )
         if check_registry:
             validate_configurations(spec)
+        flex = _flexibility(data["flexibility"], spec, where) if "flexibility" in data else None
     except ConfigError:
         raise
     except FacilityConfigError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
-    return RunConfig(spec=spec, method=method, meta=dict(data.get("meta", {})), source=source)
+    return RunConfig(
+        spec=spec, method=method, meta=dict(data.get("meta", {})), source=source,
+        flexibility=flex,
+    )  # fmt: skip
 
 
 def load_facility_config(path: str | Path, *, check_registry: bool = True) -> RunConfig:

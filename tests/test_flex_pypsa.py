@@ -11,13 +11,13 @@ import pandas as pd
 import pypsa
 import pytest
 
-from gridlink.flex_pypsa import (
+from gridlink.grid.flex_pypsa import (
     DeferrableDemand,
     add_flexible_facility,
     backlog_limit_mwh,
     flexible_dispatch,
 )
-from gridlink.grid_pypsa import PyPSAAdapterError, add_facility_load
+from gridlink.grid.pypsa import PyPSAAdapterError, add_facility_load
 from gridlink.units import series_with_unit
 
 START = "2025-01-01"
@@ -133,9 +133,31 @@ def test_store_shifts_deferrable_load_into_the_cheap_hours() -> None:
     assert cost3 == pytest.approx(30_560.0, rel=1e-9)
 
 
+def test_a_backlog_cost_stops_deferral_that_saves_nothing() -> None:
+    # flat gas price: deferring saves nothing, so any service cost keeps the backlog at 0;
+    # the objective is the gas bill 24 h x 10 MW x 50 = 12,000 minus the documented
+    # constant c x e_max x 24 h
+    n = _network(1)
+    n.add("Generator", "gas", bus="grid", p_nom=100.0, marginal_cost=50.0)
+    flex = DeferrableDemand(0.3, p_max_mw=10.0, e_max_mwh=20.0, max_delay_h=4.0,
+                            backlog_cost_per_mwh_h=2.0)  # fmt: skip
+    ex = add_flexible_facility(n, _profile(np.full(96, 10.0)), flex, bus="grid")
+    cost = _solve(n)
+    d = flexible_dispatch(n, ex)
+    np.testing.assert_allclose(d["backlog_mwh"].to_numpy(), 0.0, atol=1e-6)
+    assert d["service_cost"].sum() == pytest.approx(0.0, abs=1e-5)
+    assert cost == pytest.approx(12_000.0 - 2.0 * 20.0 * 24.0, rel=1e-9)
+
+
 def test_bad_limits_and_networks_are_refused() -> None:
     with pytest.raises(PyPSAAdapterError, match="share"):
         DeferrableDemand(share=0.0, p_max_mw=1.0, e_max_mwh=1.0, max_delay_h=1.0)
+    with pytest.raises(PyPSAAdapterError, match="DeferrableDemand.share"):
+        DeferrableDemand(share=1.5, p_max_mw=1.0, e_max_mwh=1.0, max_delay_h=1.0)
+    with pytest.raises(PyPSAAdapterError, match="DeferrableDemand.e_max_mwh"):
+        DeferrableDemand(share=0.5, p_max_mw=1.0, e_max_mwh=0.0, max_delay_h=1.0)
+    with pytest.raises(PyPSAAdapterError, match="backlog_cost_per_mwh_h"):
+        DeferrableDemand(0.5, 1.0, 1.0, 1.0, backlog_cost_per_mwh_h=-1.0)
     with pytest.raises(PyPSAAdapterError, match="max_delay_h"):
         DeferrableDemand(share=0.5, p_max_mw=1.0, e_max_mwh=1.0, max_delay_h=float("nan"))
     profile = _profile(np.full(96, 10.0))

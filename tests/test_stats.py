@@ -13,6 +13,14 @@ from hypothesis import strategies as st
 
 from gridlink import stats
 from gridlink.resample import resample_energy
+from gridlink.stats import (
+    StatsError,
+    hours_above_levels,
+    load_duration_curve,
+    load_spectrum,
+    ramp_distribution,
+    ramp_window,
+)
 from gridlink.units import Q_, UnitError, series_with_unit
 
 # Hand profile A: 8 quarter hours [MW] from 2026-01-01 00:00 UTC (2 hours).
@@ -375,3 +383,127 @@ def test_window_label():
         "250ms",
         "90min",
     ]
+
+
+def _mw_series(values, step: str = "250ms") -> pd.Series:
+    idx = pd.date_range("2026-01-01T00:00:00Z", periods=len(values), freq=step)
+    return series_with_unit(pd.Series(np.asarray(values, float), index=idx), "MW")
+
+
+# ------------------------------------------- ramp table (1 s - 1 h), the interconnection view
+
+
+def test_ramps_of_a_step() -> None:
+    # 1 MW for 100 s, then 5 MW: every window that spans the step sees +4 MW
+    t = np.arange(4 * 200) * 0.25
+    p = _mw_series(np.where(t >= 100.0, 5.0, 1.0))
+    df = ramp_distribution(p, ("1s", "10s", "1min"), threshold=Q_(3.0, "MW"))
+    assert df["max_up_mw"].tolist() == [4.0, 4.0, 4.0]
+    assert df["max_down_mw"].tolist() == [0.0, 0.0, 0.0]
+    assert df.loc["1s", "max_up_share_of_peak"] == pytest.approx(4.0 / 5.0)
+    # sliding ramps over w that contain the step: w / dt of them (4, 40, 240)
+    assert df["n_up_above_threshold"].tolist() == [4, 40, 240]
+    assert df["n_down_above_threshold"].tolist() == [0, 0, 0]
+    assert df.attrs["largest_step_mw"] == 4.0
+    # 1 s: 4 of 796 ramps are 4 MW (0.5 %): numpy's P99 sits at rank 0.99 * 795 = 787.05
+    # (a zero), P99.9 at 794.2 (between two 4 MW ramps); 10 s: 40 of 760 (5.3 %)
+    assert df.loc["1s", "p99_mw"] == 0.0
+    assert df.loc["1s", "p999_mw"] == 4.0
+    assert df.loc["10s", "p99_mw"] == 4.0
+
+
+def test_ramps_of_a_linear_ramp() -> None:
+    # p = 10 + 0.002 t MW (0.12 MW/min): any window w sees exactly 0.002 * w MW
+    t = np.arange(4 * 3 * 3600) * 0.25
+    p = _mw_series(10.0 + 0.002 * t)
+    df = ramp_distribution(p, ("1s", "10s", "1min", "10min", "1h"))
+    w = np.array([1.0, 10.0, 60.0, 600.0, 3600.0])
+    np.testing.assert_allclose(df["max_up_mw"], 0.002 * w, rtol=1e-9)
+    np.testing.assert_allclose(df["p99_mw"], 0.002 * w, rtol=1e-9)
+    np.testing.assert_allclose(df["p999_mw"], 0.002 * w, rtol=1e-9)
+    np.testing.assert_allclose(df["max_down_mw"], 0.002 * w, rtol=1e-9)  # never falls
+    peak = 10.0 + 0.002 * t[-1]
+    np.testing.assert_allclose(df["max_up_share_of_peak"], 0.002 * w / peak, rtol=1e-9)
+    # block ramps (interval-meter view) agree with gridlink.stats' definition
+    from gridlink.stats import ramp_statistics
+
+    block = ramp_window(p, "10min", method="block")
+    ref = ramp_statistics(p, "10min", method="block")
+    assert block.max_up.to("MW").magnitude == pytest.approx(ref.max_up.to("MW").magnitude)
+    assert block.max_up.to("MW").magnitude == pytest.approx(0.002 * 600.0)
+
+
+def test_ramp_window_below_resolution_is_refused() -> None:
+    p = _mw_series(np.arange(120.0), step="1min")
+    with pytest.raises(
+        StatsError,
+        match=r"window: 1s is shorter than the profile step 1min \(the data's resolution\)",
+    ):
+        ramp_distribution(p, ("1s", "10min"))
+    with pytest.raises(StatsError, match="window: 90s is not a multiple of the profile step 1min"):
+        ramp_window(p, "90s")
+    with pytest.raises(UnitError, match="threshold"):
+        ramp_window(p, "10min", threshold=3.0)
+    with pytest.raises(UnitError):
+        ramp_window(pd.Series(np.arange(10.0), index=p.index[:10]), "1min")  # no unit
+
+
+# --------------------------------------------------------------------------- spectrum
+
+
+def _square(period_s: float, amplitude: float, n: int = 4 * 7200) -> pd.Series:
+    t = np.arange(n) * 0.25
+    return _mw_series(10.0 + amplitude * np.where((t % period_s) < period_s / 2, 1.0, -1.0))
+
+
+def test_square_wave_spectrum() -> None:
+    # +-a square wave: variance a^2; its fundamental carries 8/pi^2 of it
+    a = 2.0
+    slow = load_spectrum(_square(20.0, a))  # fundamental 0.05 Hz, harmonics 0.15, 0.25 ...
+    b = slow.bands.set_index("f_lo_hz")
+    assert slow.nyquist_hz == 2.0
+    assert b.loc[0.01, "peak_frequency_hz"] == pytest.approx(0.05, abs=slow.resolution_hz)
+    assert b.loc[0.01, "power_mw2"] == pytest.approx(8 / math.pi**2 * a * a, rel=0.01)
+    assert b.loc[0.1, "power_mw2"] == pytest.approx((1 - 8 / math.pi**2) * a * a, rel=0.02)
+    fast = load_spectrum(_square(4.0, a))  # fundamental 0.25 Hz: all of it in 0.1-2 Hz
+    f = fast.bands.set_index("f_lo_hz")
+    assert f.loc[0.1, "power_mw2"] == pytest.approx(a * a, rel=1e-3)
+    assert f.loc[0.01, "power_mw2"] == pytest.approx(0.0, abs=1e-6)
+    assert f.loc[0.1, "peak_frequency_hz"] == pytest.approx(0.25, abs=fast.resolution_hz)
+    assert f["resolved"].all()
+
+
+def test_spectrum_says_what_it_cannot_resolve() -> None:
+    t = np.arange(7200.0)
+    sp = load_spectrum(_mw_series(10 + np.sin(2 * np.pi * 0.05 * t), step="1s"))
+    b = sp.bands.set_index("f_lo_hz")
+    assert sp.nyquist_hz == 0.5
+    assert not b.loc[0.1, "resolved"] and np.isnan(b.loc[0.1, "power_mw2"])
+    assert "Nyquist" in b.loc[0.1, "reason"]
+    assert b.loc[0.01, "resolved"]
+    # a sine of amplitude 1 has variance 1/2
+    assert b.loc[0.01, "power_mw2"] == pytest.approx(0.5, rel=0.01)
+    assert "0.5 Hz" in sp.statement() and "not resolvable" in sp.statement()
+    with pytest.raises(StatsError, match=r"bands_hz\[0\]"):
+        load_spectrum(_mw_series(np.ones(100)), bands_hz=[(0.2, 0.1)])
+
+
+# --------------------------------------------------------------------------- duration
+
+
+def test_load_duration_curve_and_hours_above() -> None:
+    p = _mw_series([10.0, 30.0, 20.0, 40.0, 30.0, 0.0, 10.0, 20.0], step="15min")
+    ldc = load_duration_curve(p)
+    assert ldc["p_mw"].tolist() == [40.0, 30.0, 30.0, 20.0, 20.0, 10.0, 10.0, 0.0]
+    assert ldc["hours_at_or_above_h"].tolist() == [0.25 * k for k in range(1, 9)]
+    hrs = hours_above_levels(p, Q_([15_000.0, 30_000.0, 25_000.0], "kW"))
+    # above 15 MW: 30, 20, 40, 30, 20 -> 5 x 15 min; above 30 MW: only 40; above 25 MW: 3
+    assert hrs["hours_above_h"].tolist() == [1.25, 0.25, 0.75]
+    shares = hours_above_levels(p, shares_of_peak=[0.5, 1.0])
+    assert shares["level_mw"].tolist() == [20.0, 40.0]
+    assert shares["hours_above_h"].tolist() == [0.75, 0.0]
+    assert shares["fraction_of_time"].tolist() == [0.375, 0.0]
+    with pytest.raises(StatsError, match=r"shares_of_peak: \[1.5\] outside \[0, 1\]"):
+        hours_above_levels(p, shares_of_peak=[0.5, 1.5])
+    thin = load_duration_curve(_mw_series(np.arange(1000.0)), max_points=11)
+    assert len(thin) == 11 and thin["p_mw"].iloc[0] == 999.0 and thin["p_mw"].iloc[-1] == 0.0

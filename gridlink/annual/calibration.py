@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 def _load_config(config: str | FittedConfiguration) -> FittedConfiguration:
     if isinstance(config, str):
-        from traces.registry import load_configuration
+        from traces.model.registry import load_configuration
 
         return load_configuration(config)
     return config
@@ -175,8 +175,8 @@ def _simulate_levels(
     tail_fraction: float,
 ) -> _LevelRuns:
     """Run the 250 ms generator for every level and replica (see :func:`calibrate_response`)."""
-    from traces.schedule import rate_function
-    from traces.surrogate import simulate_batching, workload_features
+    from traces.workload.arrivals import rate_function
+    from traces.workload.surrogate import simulate_batching, workload_features
 
     n_rates = len(levels)
     shared = correlation > 0.0

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:  # typing only; imported where it runs
-    from traces.schedule import TokenDistribution
+    from traces.workload.schedule import TokenDistribution
 
 DT_S = 0.25  # the generator's step [s] (traces.DT_S)
 
@@ -250,7 +250,7 @@ class AnnualScenario:
 
 
 def _tokens(tokens: str, n_in: int, n_out: int) -> TokenDistribution:
-    from traces.schedule import TokenDistribution
+    from traces.workload.schedule import TokenDistribution
 
     if tokens == "fixed":
         return TokenDistribution.constant(int(n_in), int(n_out))

@@ -40,7 +40,7 @@ carbon price of 50 USD/t by default (:data:`CO2_PRICE_USD_PER_T`).  Unserved ene
 priced at a value of lost load of 10,000 USD/MWh (a modelling choice, above ERCOT's
 5,000 USD/MWh offer cap).
 
-This module stays one piece on purpose (about 650 lines, a quarter of them this
+One cohesive module over ~600 lines, on purpose (about 650, a quarter of them this
 docstring): the example system, the profiles it compares and the study share the cost
 table above and are read together.
 """

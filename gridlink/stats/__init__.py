@@ -25,6 +25,9 @@ References
 
 Modules: :mod:`~gridlink.stats.levels` (energy, peak, mean, load factor, durations above
 a threshold), :mod:`~gridlink.stats.ramps` (steps and ramp rates),
+:mod:`~gridlink.stats.ramp_table` (the 1 s-1 h ramp table of an interconnection
+study), :mod:`~gridlink.stats.duration` (load-duration curve, hours above levels),
+:mod:`~gridlink.stats.spectrum` (Welch spectrum and band power, Nyquist-honest),
 :mod:`~gridlink.stats.coincidence` (demand at system peak, coincidence factor),
 :mod:`~gridlink.stats.summary` (:func:`load_statistics`) and
 :mod:`~gridlink.stats.base` (:class:`StatsError`, the validated profile).  Everything
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 from gridlink.stats.base import StatsError, window_label
 from gridlink.stats.coincidence import coincidence_factor, contribution_to_system_peak
+from gridlink.stats.duration import hours_above_levels, load_duration_curve
 from gridlink.stats.levels import (
     coefficient_of_variation,
     energy,
@@ -45,7 +49,15 @@ from gridlink.stats.levels import (
     peak,
     peak_to_average,
 )
+from gridlink.stats.ramp_table import (
+    DEFAULT_RAMP_WINDOWS,
+    RampWindow,
+    ramp_changes,
+    ramp_distribution,
+    ramp_window,
+)
 from gridlink.stats.ramps import RampMethod, RampStatistics, max_step, ramp_statistics
+from gridlink.stats.spectrum import DEFAULT_BANDS_HZ, Spectrum, load_spectrum
 from gridlink.stats.summary import load_statistics
 
 __all__ = [
@@ -66,4 +78,14 @@ __all__ = [
     "coincidence_factor",
     "load_statistics",
     "window_label",
+    "DEFAULT_RAMP_WINDOWS",
+    "RampWindow",
+    "ramp_changes",
+    "ramp_window",
+    "ramp_distribution",
+    "load_duration_curve",
+    "hours_above_levels",
+    "DEFAULT_BANDS_HZ",
+    "Spectrum",
+    "load_spectrum",
 ]

@@ -9,11 +9,11 @@ import pandas as pd
 import pint
 
 from gridlink.resample import ResampleError, resample_energy
-from gridlink.stats.base import StatsError, _as_profile, _positive, _Profile
+from gridlink.stats.base import Profile, StatsError, _positive, as_profile
 from gridlink.units import Q_
 
 
-def _align(prof: _Profile, system: _Profile) -> tuple[np.ndarray, np.ndarray]:
+def _align(prof: Profile, system: Profile) -> tuple[np.ndarray, np.ndarray]:
     """Bring facility and system to the coarser of the two steps on one index."""
     step = max(prof.step, system.step)
     fac = prof.series() if prof.step == step else _coarsen(prof, step, "profile")
@@ -27,7 +27,7 @@ def _align(prof: _Profile, system: _Profile) -> tuple[np.ndarray, np.ndarray]:
     return fac.to_numpy(), sysl.to_numpy()
 
 
-def _coarsen(prof: _Profile, step: pd.Timedelta, name: str) -> pd.Series:
+def _coarsen(prof: Profile, step: pd.Timedelta, name: str) -> pd.Series:
     try:
         return resample_energy(prof.series(), step)
     except ResampleError as exc:
@@ -74,7 +74,7 @@ def contribution_to_system_peak(
         If the two cannot be aligned to one index, or ``n_peaks`` is invalid.
     """
     fac, sysl = _align(
-        _as_profile(profile, name="profile"), _as_profile(system_load, name="system_load")
+        as_profile(profile, name="profile"), as_profile(system_load, name="system_load")
     )
     pos = _peak_positions(sysl, n_peaks)
     return Q_(float(fac[pos].mean()), "MW")
@@ -111,7 +111,7 @@ def coincidence_factor(
     sum of individual maximum demands; here one facility); Gönen (2014), ch. 2.
     """
     fac, sysl = _align(
-        _as_profile(profile, name="profile"), _as_profile(system_load, name="system_load")
+        as_profile(profile, name="profile"), as_profile(system_load, name="system_load")
     )
     pos = _peak_positions(sysl, n_peaks)
     pk = _positive(float(fac.max()), "peak", "profile")

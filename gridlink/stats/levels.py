@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pint
 
-from gridlink.stats.base import _as_profile, _positive, _Profile
+from gridlink.stats.base import Profile, _positive, as_profile
 from gridlink.units import Q_, check_units, to_magnitude
 
 
@@ -37,7 +37,7 @@ def energy(profile: pd.Series) -> pint.Quantity:
     StatsError
         If the index is naive, irregular, or values are not finite.
     """
-    prof = _as_profile(profile, name="profile")
+    prof = as_profile(profile, name="profile")
     return Q_(float(prof.p_mw.sum()) * prof.step_h, "MWh")
 
 
@@ -60,7 +60,7 @@ def peak(profile: pd.Series) -> pint.Quantity:
     gridlink.units.UnitError, StatsError
         As :func:`energy`.
     """
-    return Q_(float(_as_profile(profile, name="profile").p_mw.max()), "MW")
+    return Q_(float(as_profile(profile, name="profile").p_mw.max()), "MW")
 
 
 def mean_power(profile: pd.Series) -> pint.Quantity:
@@ -81,7 +81,7 @@ def mean_power(profile: pd.Series) -> pint.Quantity:
     gridlink.units.UnitError, StatsError
         As :func:`energy`.
     """
-    return Q_(float(_as_profile(profile, name="profile").p_mw.mean()), "MW")
+    return Q_(float(as_profile(profile, name="profile").p_mw.mean()), "MW")
 
 
 def load_factor(profile: pd.Series) -> pint.Quantity:
@@ -108,7 +108,7 @@ def load_factor(profile: pd.Series) -> pint.Quantity:
     ----------
     IEEE Std 100-2000, "load factor"; Gönen (2014), ch. 2.
     """
-    prof = _as_profile(profile, name="profile")
+    prof = as_profile(profile, name="profile")
     pk = _positive(float(prof.p_mw.max()), "peak", "profile")
     return Q_(float(prof.p_mw.mean()) / pk, "dimensionless")
 
@@ -131,7 +131,7 @@ def peak_to_average(profile: pd.Series) -> pint.Quantity:
     gridlink.units.UnitError, StatsError
         As :func:`energy`; :class:`StatsError` also if the mean is not positive.
     """
-    prof = _as_profile(profile, name="profile")
+    prof = as_profile(profile, name="profile")
     mean = _positive(float(prof.p_mw.mean()), "mean", "profile")
     return Q_(float(prof.p_mw.max()) / mean, "dimensionless")
 
@@ -156,12 +156,12 @@ def coefficient_of_variation(profile: pd.Series) -> pint.Quantity:
     gridlink.units.UnitError, StatsError
         As :func:`energy`; :class:`StatsError` also if the mean is not positive.
     """
-    prof = _as_profile(profile, name="profile")
+    prof = as_profile(profile, name="profile")
     mean = _positive(float(prof.p_mw.mean()), "mean", "profile")
     return Q_(float(prof.p_mw.std(ddof=0)) / mean, "dimensionless")
 
 
-def _above(prof: _Profile, threshold: pint.Quantity) -> np.ndarray:
+def _above(prof: Profile, threshold: pint.Quantity) -> np.ndarray:
     return prof.p_mw > to_magnitude(threshold, "MW", name="threshold")
 
 
@@ -189,7 +189,7 @@ def hours_above(profile: pd.Series, threshold: pint.Quantity) -> pint.Quantity:
     StatsError
         As :func:`energy`.
     """
-    prof = _as_profile(profile, name="profile")
+    prof = as_profile(profile, name="profile")
     return Q_(float(np.count_nonzero(_above(prof, threshold))) * prof.step_h, "h")
 
 
@@ -215,7 +215,7 @@ def longest_run_above(profile: pd.Series, threshold: pint.Quantity) -> pint.Quan
     gridlink.units.UnitError, StatsError
         As :func:`hours_above`.
     """
-    prof = _as_profile(profile, name="profile")
+    prof = as_profile(profile, name="profile")
     return Q_(_longest_run(_above(prof, threshold)) * prof.step_h, "h")
 
 

@@ -14,7 +14,7 @@ import pandas as pd
 import pint
 
 from gridlink.resample import ResampleError, resample_energy
-from gridlink.stats.base import StatsError, _as_profile, _Profile, _window, window_label
+from gridlink.stats.base import Profile, StatsError, as_profile, as_window, window_label
 from gridlink.units import Q_
 
 RampMethod = Literal["block", "sliding"]
@@ -39,7 +39,7 @@ def max_step(profile: pd.Series) -> pint.Quantity:
     gridlink.units.UnitError, StatsError
         As :func:`energy`.
     """
-    prof = _as_profile(profile, name="profile")
+    prof = as_profile(profile, name="profile")
     return Q_(float(np.abs(np.diff(prof.p_mw)).max()), "MW")
 
 
@@ -91,12 +91,13 @@ class RampStatistics:
         return (value / Q_(minutes, "min")).to("MW/min")
 
 
-def _ramp_changes(prof: _Profile, window: pd.Timedelta, method: RampMethod) -> np.ndarray:
+def _ramp_changes(prof: Profile, window: pd.Timedelta, method: RampMethod) -> np.ndarray:
     if window < prof.step:
         raise StatsError(
             f"window: {window_label(window)} is shorter than the profile step "
-            f"{prof.step}; ramps over a window finer than the data cannot be measured. "
-            "Use a window that is a multiple of the step"
+            f"{window_label(prof.step)} (the data's resolution); ramps over a window finer "
+            "than the data cannot be measured. Use a window that is a multiple of the step, "
+            "or a finer profile (the generator's 250 ms PCC series)"
         )
     if method == "block":
         try:
@@ -116,12 +117,13 @@ def _ramp_changes(prof: _Profile, window: pd.Timedelta, method: RampMethod) -> n
         if rem:
             raise StatsError(
                 f"window: {window_label(window)} is not a multiple of the profile step "
-                f"{prof.step}; sliding ramps need a whole number of samples"
+                f"{window_label(prof.step)}; sliding ramps need a whole number of samples"
             )
         if prof.p_mw.size <= lag:
             raise StatsError(
-                f"profile: {prof.p_mw.size} samples do not span one window of "
-                f"{window_label(window)} plus a sample"
+                f"profile: {prof.p_mw.size} samples of {window_label(prof.step)} do not span "
+                f"one window of {window_label(window)} plus a sample; pass a longer profile "
+                "or drop the window"
             )
         return prof.p_mw[lag:] - prof.p_mw[:-lag]
     raise StatsError(f"method: expected 'block' or 'sliding', got {method!r}")
@@ -164,8 +166,8 @@ def ramp_statistics(
     ----------
     NERC Large Loads Task Force (2025): ramp rates and step changes of large loads.
     """
-    prof = _as_profile(profile, name="profile")
-    w = _window(window)
+    prof = as_profile(profile, name="profile")
+    w = as_window(window)
     dp = _ramp_changes(prof, w, method)
     absdp = np.abs(dp)
     p50, p95, p99 = np.percentile(absdp, [50.0, 95.0, 99.0])

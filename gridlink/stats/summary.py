@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pint
 
-from gridlink.stats.base import StatsError, _as_profile, _positive, _window, window_label
+from gridlink.stats.base import StatsError, _positive, as_profile, as_window, window_label
 from gridlink.stats.coincidence import _align, _peak_positions
 from gridlink.stats.levels import _above, _longest_run
 from gridlink.stats.ramps import _ramp_changes
@@ -30,7 +30,7 @@ def _row(
     units: dict[str, str],
 ) -> dict[str, float]:
     name = f"profile {label!r}"
-    prof = _as_profile(profile, name=name)
+    prof = as_profile(profile, name=name)
     p = prof.p_mw
     row: dict[str, float] = {}
 
@@ -51,7 +51,7 @@ def _row(
     put("cv", float(p.std(ddof=0)) / mean, "dimensionless")
     put("max_step_mw", float(np.abs(np.diff(p)).max()), "MW")
     for window in ramp_windows:
-        w = _window(window, name="ramp_windows")
+        w = as_window(window, name="ramp_windows")
         lab = window_label(w)
         try:
             block = _ramp_changes(prof, w, "block")
@@ -76,7 +76,7 @@ def _row(
         put("hours_above_threshold_h", float(np.count_nonzero(above)) * prof.step_h, "h")
         put("longest_run_above_threshold_h", _longest_run(above) * prof.step_h, "h")
     if system_load is not None:
-        sysp = _as_profile(system_load, name="system_load")
+        sysp = as_profile(system_load, name="system_load")
         fac, sysl = _align(prof, sysp)
         pos = _peak_positions(sysl, 1)
         put("contribution_to_system_peak_mw", float(fac[pos].mean()), "MW")

@@ -33,6 +33,7 @@ from typing import Any
 
 import pandas as pd
 
+from gridlink.studies._json import json_safe
 from traces.facility import (
     AZURE_ATTRIBUTION,
     METHODS,
@@ -166,7 +167,7 @@ def default_configuration() -> str:
     RuntimeError
         No configuration is shipped.
     """
-    from traces.registry import available_ids
+    from traces.model.registry import available_ids
 
     ids = available_ids()
     if DEFAULT_CONFIG_ID in ids:
@@ -182,7 +183,7 @@ def demo_spec(options: DemoOptions) -> FacilitySpec:
     cid = options.config_id or default_configuration()
     gpus = options.gpus_per_server
     if gpus is None:
-        from traces.registry import load_configuration
+        from traces.model.registry import load_configuration
 
         gpus = int(load_configuration(cid).tp)
     return FacilitySpec(
@@ -356,20 +357,6 @@ def _example_bus() -> str:
 # ---------------------------------------------------------------------------- main job
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, float) and obj != obj:  # NaN
-        return None
-    if hasattr(obj, "item"):
-        return obj.item()
-    return obj
-
-
 def run_demo(options: DemoOptions | None = None) -> DemoReport:
     """Run the main job and write its outputs (see the module docstring).
 
@@ -499,10 +486,17 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
         files["expansion_summary"] = out / "expansion_summary.csv"
         files["expansion_facility_p_set"] = out / "expansion_facility_p_set.csv"
         timings["expansion_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        from gridlink.studies.interconnection.demo import demo_section
+
+        facts, lines = demo_section(results["model"], out)
+        summary["interconnection"] = {**facts, "lines": lines}
+        files["interconnection_report"] = out / "interconnection" / "report.html"
+        timings["interconnection_s"] = time.perf_counter() - t0
 
     files["summary"] = out / "summary.json"
     summary["files"] = {k: str(v) for k, v in files.items()}
-    files["summary"].write_text(json.dumps(_json_safe(summary), indent=2), encoding="utf-8")
+    files["summary"].write_text(json.dumps(json_safe(summary), indent=2), encoding="utf-8")
     return DemoReport(
         table3=table3,
         oversubscription=over.answer,
@@ -553,6 +547,8 @@ def format_report(report: DemoReport) -> str:
         lines.append(
             pd.DataFrame(expansion["summary"]).to_string(float_format=lambda v: f"{v:.4g}")
         )
+    if "interconnection" in report.summary:
+        lines.append("\n" + "\n".join(report.summary["interconnection"]["lines"]))
     lines.append("\nData: " + AZURE_ATTRIBUTION)
     lines.append("\nFiles:")
     for name, path in report.files.items():

@@ -3,13 +3,20 @@
 :mod:`.spec` (FacilitySpec, WorkloadScenario, Assignment and their validation),
 :mod:`.traffic` (per-replica request schedules, shared intensity, Azure offsets, diurnal
 shape), :mod:`.run` (rack groups, chunks, whole-sequence inference, dask) and
-:mod:`.result` (FacilityResult, assembly, energy-conserving resampling).
+:mod:`.result` (FacilityResult, assembly, energy-conserving resampling);
+:mod:`.flex_spec` and :mod:`.flexibility` (GPU power caps and curtailment windows with
+their service cost, issue 15).
 
 Re-exports every name of the former module ``traces.facility``.
 """
 
 from traces import (
     DT_S,
+)
+from traces.facility.flex_spec import (
+    CurtailmentWindow,
+    FlexibilityError,
+    FlexibilitySpec,
 )
 from traces.facility.result import (
     FacilityResult,
@@ -54,10 +61,13 @@ __all__ = [
     "Assignment",
     "BATCH_WINDOWS",
     "CHUNK_STEPS",
+    "CurtailmentWindow",
     "DT_S",
     "FacilityConfigError",
     "FacilityResult",
     "FacilitySpec",
+    "FlexibilityError",
+    "FlexibilitySpec",
     "LONG_WINDOW",
     "METHODS",
     "PowerGenerator",

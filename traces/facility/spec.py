@@ -45,13 +45,15 @@ def _positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
     return int(value)
 
 
-def _finite(value: Any, name: str) -> float:
+def _finite(
+    value: Any, name: str, *, error: type[FacilityConfigError] = FacilityConfigError
+) -> float:
     try:
         out = float(value)
     except (TypeError, ValueError) as exc:
-        raise FacilityConfigError(f"{name} must be a number, got {value!r}") from exc
+        raise error(f"{name} must be a number, got {value!r}") from exc
     if not math.isfinite(out):
-        raise FacilityConfigError(f"{name} must be finite, got {value!r}")
+        raise error(f"{name} must be finite, got {value!r}")
     return out
 
 

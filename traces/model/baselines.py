@@ -24,7 +24,7 @@ Generation of LLM Inference for Infrastructure Planning", 2026, §4.3 (baselines
 P. Patel et al., "Splitwise: Efficient Generative LLM Inference Using Phase Splitting",
 ISCA 2024, doi:10.1109/ISCA59077.2024.00019 (phase-level power look-up).
 
-One cohesive module at ~600 lines: the paper's four baselines (§4.2) and their shared
+One cohesive module over ~600 lines: the paper's four baselines (§4.2) and their shared
 fitting data handling.
 """
 

@@ -218,6 +218,43 @@ class LatencyModel:
         gen = np.random.default_rng(rng)
         return np.exp(self.tbt_mu + self.tbt_sigma * gen.standard_normal(int(n)))
 
+    def scaled(self, factor: float, *, source: str | None = None) -> LatencyModel:
+        """The same model with every TTFT and TBT stretched by ``factor`` (a slower server).
+
+        ``log TTFT`` and ``log TBT`` shift by ``log(factor)``: ``ttft_a0 + log(factor)``,
+        ``tbt_mu + log(factor)``, spreads unchanged, so every drawn latency is ``factor``
+        times the unscaled one for the same random numbers.  Used for a GPU power cap
+        (:mod:`traces.facility.flexibility`), where the stretch comes from the power
+        layer; this layer only sees the factor.
+
+        Parameters
+        ----------
+        factor : float
+            Latency stretch [-], finite and > 0 (> 1 slower, 1 returns ``self``).
+        source : str, optional
+            Provenance of the scaled model; default ``"<source> x<factor>"``.
+
+        Raises
+        ------
+        SurrogateError
+            ``factor`` not finite or <= 0.
+        """
+        f = _finite(factor, name="factor")
+        if f <= 0:
+            raise SurrogateError(f"factor: latency stretch must be > 0, got {factor!r}")
+        if f == 1.0:
+            return self
+        shift = math.log(f)
+        return LatencyModel(
+            ttft_a0=self.ttft_a0 + shift,
+            ttft_a1=self.ttft_a1,
+            ttft_sigma=self.ttft_sigma,
+            tbt_mu=self.tbt_mu + shift,
+            tbt_sigma=self.tbt_sigma,
+            source=source if source is not None else f"{self.source} x{f:.6g}",
+            details=dict(self.details),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict; inverse of :meth:`from_dict`."""
         return {
@@ -556,6 +593,8 @@ def simulate_batching(
     *,
     max_batch: int = MAX_BATCH,
     rng: RngLike = None,
+    service_scale: np.ndarray | None = None,
+    latencies: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> BatchTimeline:
     """Simulate a FIFO continuous-batching server (paper §2.1, Eqs 4–5).
 
@@ -575,6 +614,15 @@ def simulate_batching(
     max_batch : int
         Maximum concurrent requests, >= 1 (paper: 64).
     rng : numpy.random.Generator, int or None
+    service_scale : numpy.ndarray, shape (N,), optional
+        Per-request stretch [-] (> 0) of the drawn ``TTFT_i`` and ``TBT_i``, applied after
+        the draws (so the random numbers are the same with and without it): a server
+        that is slower for some requests, e.g. those served under a power cap
+        (:mod:`traces.facility.flexibility`).  ``None`` or all ones: unchanged.
+    latencies : (ttft_s, tbt_s), each shape (N,), optional
+        Latencies drawn beforehand (e.g. with :meth:`LatencyModel.sample_ttft_s` and
+        :meth:`LatencyModel.sample_tbt_s` in another order of the same requests, so a
+        request keeps its own draws when requests are reordered); ``rng`` is then unused.
 
     Returns
     -------
@@ -584,7 +632,8 @@ def simulate_batching(
     Raises
     ------
     SurrogateError
-        Wrong argument types or ``max_batch < 1``.
+        Wrong argument types, ``max_batch < 1``, or a ``service_scale`` of the wrong
+        shape or not finite and > 0.
 
     Notes
     -----
@@ -600,8 +649,27 @@ def simulate_batching(
     max_batch = int(max_batch)
     gen = np.random.default_rng(rng)
     n = len(schedule)
-    ttft = latency.sample_ttft_s(schedule.n_in, rng=gen)
-    tbt = latency.sample_tbt_s(n, rng=gen)
+    if latencies is None:
+        ttft = latency.sample_ttft_s(schedule.n_in, rng=gen)
+        tbt = latency.sample_tbt_s(n, rng=gen)
+    else:
+        ttft, tbt = (np.asarray(a, dtype=np.float64) for a in latencies)
+        if ttft.shape != (n,) or tbt.shape != (n,):
+            raise SurrogateError(
+                f"latencies: expected two arrays of shape ({n},), got {ttft.shape}, {tbt.shape}"
+            )
+        if not (np.all(np.isfinite(ttft) & (ttft > 0)) and np.all(np.isfinite(tbt) & (tbt > 0))):
+            raise SurrogateError("latencies: every TTFT and TBT must be finite and > 0 [s]")
+    if service_scale is not None:
+        scale = np.asarray(service_scale, dtype=np.float64)
+        if scale.shape != (n,):
+            raise SurrogateError(
+                f"service_scale: expected shape ({n},) (one factor per request), got {scale.shape}"
+            )
+        if not np.all(np.isfinite(scale) & (scale > 0)):
+            raise SurrogateError("service_scale: every factor must be finite and > 0")
+        ttft = ttft * scale
+        tbt = tbt * scale
     service = ttft + (schedule.n_out - 1) * tbt
     arrival = np.asarray(schedule.arrival_s, dtype=np.float64)
     start_s = _fifo_starts(arrival, service, max_batch)

@@ -70,15 +70,15 @@ def register(app: typer.Typer) -> None:
         configuration's surrogate; metrics are medians over the seeds (paper §4.1)."""
         import logging
 
-        from traces.evaluate import METHODS, evaluate_fitted
-        from traces.fidelity import METRIC_NAMES
-        from traces.ingest import load_bundle
+        from traces.measured.evaluate import METHODS, evaluate_fitted
+        from traces.measured.fidelity import METRIC_NAMES
+        from traces.measured.ingest import load_bundle
 
         log = logging.getLogger(__name__)
         if heldout is not None:
             if data_root is None:
                 raise typer.BadParameter("--heldout needs --data-root")
-            from traces.evaluate import evaluate_configuration
+            from traces.measured.evaluate import evaluate_configuration
 
             rows = evaluate_configuration(
                 heldout,
@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
 
             config = FittedConfiguration.load(path)
         else:
-            from traces.registry import load_configuration
+            from traces.model.registry import load_configuration
 
             config = load_configuration(config_id)
         measured = load_bundle(bundle)

@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
 
         Wilkins et al. 2026, Sec. 3; writes <config_id>.json + .safetensors with provenance.
         """
-        from traces.fit import fit_all
+        from traces.measured.training import fit_all
 
         for root in data:
             if not root.is_dir():

@@ -41,15 +41,49 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"config error: {exc}", err=True)
             raise typer.Exit(code=2) from exc
         m = method or run.method
-        result = simulate_facility(
-            run.spec,
-            method=m,
-            workers=workers,
-            scheduler=scheduler,
-            progress=progress,
-            keep_servers=keep_servers,
-        )
+        flex_summary: dict[str, float] | None = None
+        if run.flexibility is not None:
+            if workers is not None or scheduler is not None or keep_servers:
+                typer.echo(
+                    "config error: a [flexibility] table runs serially; drop --workers, "
+                    "--scheduler and --keep-servers",
+                    err=True,
+                )
+                raise typer.Exit(code=2)
+            from traces.facility.flexibility import simulate_curtailment, simulate_flexible
+
+            try:
+                if run.flexibility.curtailment is not None:
+                    cur = simulate_curtailment(run.spec, run.flexibility, method=m)
+                    result = cur.curtailed.result
+                    flex_summary = {**cur.curtailed.metrics(), **cur.summary}
+                else:
+                    flexible = simulate_flexible(run.spec, run.flexibility, method=m)
+                    result = flexible.result
+                    flex_summary = flexible.metrics()
+            except ValueError as exc:
+                typer.echo(f"config error: {config}: {exc}", err=True)
+                raise typer.Exit(code=2) from exc
+        else:
+            result = simulate_facility(
+                run.spec,
+                method=m,
+                workers=workers,
+                scheduler=scheduler,
+                progress=progress,
+                keep_servers=keep_servers,
+            )
         files = result.write(out, csv=csv, meta={**run.meta, "config_file": str(config)})
+        if flex_summary is not None:
+            import json
+
+            path = Path(out) / "flexibility.json"
+            path.write_text(json.dumps(flex_summary, indent=2), encoding="utf-8")
+            files["flexibility"] = path
+            for key in ("peak 250 ms [MW]", "TTFT P99 [s]", "requests delayed",
+                        "requests deferred", "deferred beyond max delay"):  # fmt: skip
+                if key in flex_summary:
+                    typer.echo(f"{key}: {flex_summary[key]:.6g}")
         typer.echo(f"PCC peak {result.pcc_mw.max():.4f} MW, mean {result.pcc_mw.mean():.4f} MW")
         for name, path in files.items():
             typer.echo(f"  {name:14s} {path}")

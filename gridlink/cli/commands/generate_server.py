@@ -39,15 +39,16 @@ def register(app: typer.Typer) -> None:
         import numpy as np
 
         from traces.model import FittedConfiguration
-        from traces.registry import load_configuration
-        from traces.schedule import TokenDistribution, poisson, replay_azure
+        from traces.model.registry import load_configuration
+        from traces.workload.arrivals import poisson, replay_azure
+        from traces.workload.schedule import TokenDistribution
 
         if (rate is None) == (azure is None):
             raise typer.BadParameter("give exactly one of --rate (with --duration) or --azure")
         if out.suffix not in (".parquet", ".csv"):
             raise typer.BadParameter(f"--out must end in .parquet or .csv, got {out.name}")
         from traces.model import ArtifactError
-        from traces.registry import RegistryError
+        from traces.model.registry import RegistryError
 
         try:
             cfg = (

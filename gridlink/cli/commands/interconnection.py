@@ -6,14 +6,14 @@ feeder``), computes the ramp distribution (1 s .. 1 h), the load-duration curve,
 spectrum, a load-loss event, the ride-through of given PCC sags and the worst-case
 loss, runs the normal and the event feeder studies (pandapower, quasi-static), and
 writes one report folder (``report.html`` + CSV/JSON + PNG; see
-:mod:`gridlink.interconnection.report`).  Definitions: ``docs/interconnection.md``.
+:mod:`gridlink.studies.interconnection.report`).  Definitions: ``docs/interconnection.md``.
 
 ``--event`` and ``--sag`` take ``key=value`` lists::
 
     --event "at=2024-05-16T12:00:00Z,share=0.5,duration=90s,ramp=5,stagger=2s"
     --sag "at=2024-05-16T12:00:00Z,v=0.6,duration=0.3s"    (repeatable)
 
-Event keys: ``at`` (UTC time; default the 250 ms peak), ``share`` (0..1, default 1),
+Event keys: ``at`` (UTC time; default the highest 250 ms load whose study window fits), ``share`` (0..1, default 1),
 ``duration`` (default 60s), ``ramp`` (return ramp limit [MW/min]; default at once),
 ``stagger`` (per-rack return delay), ``order`` (row-major or random), ``seed``.
 Sag keys: ``at``, ``v`` (residual voltage [pu]), ``duration``.
@@ -62,17 +62,23 @@ def _number(value: str, option: str) -> float:
         raise ValueError(f"{option}: expected a number, got {value!r}") from exc
 
 
-def parse_event(text: str | None, default_at: Any) -> Any:
-    """``--event`` -> :class:`~gridlink.interconnection.events.LoadLossEvent` (None if absent)."""
-    from gridlink.interconnection.events import LoadLossEvent
+def parse_event(text: str | None, pcc: Any) -> Any:
+    """``--event`` -> :class:`~gridlink.studies.interconnection.load_loss.LoadLossEvent` (None if absent).
+
+    Without ``at=`` the event starts at
+    :func:`gridlink.studies.interconnection.study.default_event_time` of ``pcc``.
+    """
+    from gridlink.studies.interconnection.load_loss import LoadLossEvent
+    from gridlink.studies.interconnection.study import default_event_time
 
     if text is None:
         return None
     kv = _pairs(text, _EVENT_KEYS, "--event")
+    duration_s = _seconds(kv.get("duration", "60s"), "--event duration")
     return LoadLossEvent(
-        start=kv.get("at", default_at),
+        start=kv["at"] if "at" in kv else default_event_time(pcc, duration_s),
         share=_number(kv.get("share", "1"), "--event share"),
-        duration_s=_seconds(kv.get("duration", "60s"), "--event duration"),
+        duration_s=duration_s,
         return_ramp_mw_per_min=_number(kv["ramp"], "--event ramp") if "ramp" in kv else None,
         stagger_s=_seconds(kv.get("stagger", "0"), "--event stagger"),
         order=kv.get("order", "row-major"),  # type: ignore[arg-type]
@@ -81,8 +87,8 @@ def parse_event(text: str | None, default_at: Any) -> Any:
 
 
 def parse_sag(text: str) -> Any:
-    """``--sag`` -> :class:`~gridlink.interconnection.events.Sag`."""
-    from gridlink.interconnection.events import Sag
+    """``--sag`` -> :class:`~gridlink.studies.interconnection.ride_through.Sag`."""
+    from gridlink.studies.interconnection.ride_through import Sag
 
     kv = _pairs(text, _SAG_KEYS, "--sag")
     for key in ("at", "v", "duration"):
@@ -101,7 +107,7 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(None, "--config", "-c", help="Facility config (.toml/.yaml) to generate the PCC load."),
         profile: Path = typer.Option(None, "--profile", help="Or: a PCC profile file (p_mw, tz-aware time)."),
         racks: int = typer.Option(1, "--racks", help="With --profile: split the load into N equal racks."),
-        event: str = typer.Option(None, "--event", help="Load-loss event, e.g. 'share=0.5,duration=90s,ramp=5,stagger=2s' (keys: at, share, duration, ramp, stagger, order, seed; default: all servers at the peak for 60 s)."),
+        event: str = typer.Option(None, "--event", help="Load-loss event, e.g. 'share=0.5,duration=90s,ramp=5,stagger=2s' (keys: at, share, duration, ramp, stagger, order, seed; default: all servers for 60 s at the highest load whose study window fits)."),
         sag: list[str] = typer.Option(None, "--sag", help="PCC sag, e.g. 'at=2024-05-16T00:10:00Z,v=0.6,duration=0.3s' (repeatable)."),
         envelope: Path = typer.Option(None, "--envelope", help="Ride-through envelope CSV (voltage_pu, duration_s)."),
         rack_settings: Path = typer.Option(None, "--rack-settings", help="Per-rack CSV: v_transfer_pu, t_transfer_s, return_delay_s."),
@@ -136,17 +142,18 @@ def register(app: typer.Typer) -> None:
         import pandas as pd
 
         from gridlink.config import ConfigError, load_facility_config
-        from gridlink.feeder import FeederError, Limits
-        from gridlink.interconnection.events import (
-            PRC024_LOW_VOLTAGE,
-            RackRideThrough,
-            RideThroughEnvelope,
-            rack_pcc_mw,
-        )
-        from gridlink.interconnection.report import check_out_dir, write_report
-        from gridlink.interconnection.study import ReactivePower, racks_from_profile, run_study
+        from gridlink.grid.feeder import FeederError, Limits
         from gridlink.profiles import ProfileFileError, read_profile
         from gridlink.resample import ResampleError
+        from gridlink.studies.interconnection.envelope import (
+            PRC024_LOW_VOLTAGE,
+            RideThroughEnvelope,
+        )
+        from gridlink.studies.interconnection.event_study import ReactivePower
+        from gridlink.studies.interconnection.report import check_out_dir, write_report
+        from gridlink.studies.interconnection.ride_through import RackRideThrough
+        from gridlink.studies.interconnection.study import racks_from_profile, run_study
+        from gridlink.studies.interconnection.transfers import rack_pcc_mw
         from gridlink.units import UnitError
 
         def fail(exc: Exception) -> None:
@@ -205,7 +212,7 @@ def register(app: typer.Typer) -> None:
                 pcc = read_profile(profile)
                 rack_mw = racks_from_profile(pcc, racks)
                 label = title or profile.stem
-            ev = parse_event(event, pcc.idxmax())
+            ev = parse_event(event, pcc)
             study = run_study(
                 pcc_mw=pcc, rack_mw=rack_mw, arrival_rate_rps=arrival, network=network, bus=bus,
                 load_scaling=load_scaling, event=ev, sags=sags or None, settings=settings,

@@ -27,7 +27,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import math
 import os
 import shutil
 import tempfile
@@ -37,9 +36,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridlink.interconnection._profile import InterconnectionError
-from gridlink.interconnection.events import Sag
-from gridlink.interconnection.study import InterconnectionStudy, export_dynamic_inputs
+from gridlink.studies._json import json_safe
+from gridlink.studies.interconnection.base import InterconnectionError
+from gridlink.studies.interconnection.figures import (
+    event_fig,
+    ldc_fig,
+    profile_fig,
+    ramps_fig,
+    spectrum_fig,
+)
+from gridlink.studies.interconnection.ride_through import Sag
+from gridlink.studies.interconnection.study import InterconnectionStudy, export_dynamic_inputs
 
 __all__ = ["write_report", "check_out_dir"]
 
@@ -64,283 +71,8 @@ def check_out_dir(out: str | Path, *, overwrite: bool) -> Path:
     return out
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, pd.Timestamp | pd.Timedelta):
-        return None if pd.isna(obj) else str(obj)
-    if obj is pd.NaT:
-        return None
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
-
-
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [_json_safe(r) for r in df.reset_index().to_dict(orient="records")]
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def _plt() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update({"font.size": 10, "axes.grid": True, "grid.alpha": 0.3})
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _plt().close(fig)
-    return path
-
-
-def _profile_fig(study: InterconnectionStudy, path: Path, title: str) -> Path:
-    from gridlink.resample import resample_energy
-
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 4.2))
-    freq = study.facts["profile_freq"]
-    fine = resample_energy(study.pcc_mw, "1min") if freq != "1min" else None
-    if fine is not None:
-        ax.plot(
-            fine.index, fine.to_numpy(), lw=0.6, color="tab:blue", alpha=0.45, label="1-min mean"
-        )
-    prof = study.profile_mw
-    step = prof.index[1] - prof.index[0] if len(prof) > 1 else pd.Timedelta(freq)
-    xs = prof.index.append(pd.DatetimeIndex([prof.index[-1] + step]))
-    ys = np.append(prof.to_numpy(), prof.to_numpy()[-1])
-    ax.step(xs, ys, where="post", lw=1.8, color="tab:blue", label=f"{freq} mean")
-    ax.axhline(
-        study.facts["peak_mw"],
-        color="tab:red",
-        ls=":",
-        lw=1,
-        label=f"250 ms peak {study.facts['peak_mw']:.3f} MW",
-    )
-    ax.set_ylabel("PCC load [MW]")
-    ax.set_xlabel("time [UTC]")
-    handles, labels = ax.get_legend_handles_labels()
-    if study.arrival_rate_rps is not None and len(study.arrival_rate_rps):
-        rate = study.arrival_rate_rps
-        ax2 = ax.twinx()
-        ax2.grid(False)
-        ax2.fill_between(
-            rate.index, rate.to_numpy(), step="post", color="grey", alpha=0.18, label="arrival rate"
-        )
-        ax2.set_ylabel("facility arrivals [requests/s]")
-        ax2.set_ylim(0, float(rate.max()) * 1.6 if rate.max() > 0 else 1)
-        h2, l2 = ax2.get_legend_handles_labels()
-        handles, labels = handles + h2, labels + l2
-    lo, hi = float(study.pcc_mw.min()), float(study.pcc_mw.max())
-    pad = 0.15 * (hi - lo) if hi > lo else 0.05 * hi + 1e-6
-    ax.set_ylim(lo - pad, hi + pad)
-    ax.legend(handles, labels, loc="lower right", fontsize=8, ncol=2)
-    ax.set_title(f"{title}: PCC load and traffic")
-    return _save(fig, path)
-
-
-def _ramps_fig(study: InterconnectionStudy, path: Path) -> Path:
-    plt = _plt()
-    r = study.ramps
-    fig, ax = plt.subplots(figsize=(10, 4.2))
-    keys = [
-        ("max_up_share_of_peak", "max up", "tab:red"),
-        ("max_down_share_of_peak", "max down (abs)", "tab:blue"),
-        ("p99_share_of_peak", "P99 |dP|", "tab:orange"),
-        ("p999_share_of_peak", "P99.9 |dP|", "tab:purple"),
-    ]
-    x = np.arange(len(r))
-    width = 0.2
-    for i, (col, label, color) in enumerate(keys):
-        vals = np.abs(r[col].to_numpy()) * 100.0
-        bars = ax.bar(
-            x + (i - 1.5) * width, np.where(vals > 0, vals, np.nan), width, label=label, color=color
-        )
-        mw = np.abs(r[col.replace("share_of_peak", "mw")].to_numpy())
-        for b, v, m in zip(bars, vals, mw, strict=True):
-            if v > 0:
-                ax.annotate(
-                    _fmt_mw(m),
-                    (b.get_x() + b.get_width() / 2, v),
-                    ha="center",
-                    va="bottom",
-                    fontsize=6,
-                    rotation=90,
-                    xytext=(0, 2),
-                    textcoords="offset points",
-                )
-    ax.set_yscale("log")
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g} %"))
-    ax.yaxis.set_minor_formatter(NullFormatter())
-    ax.set_xticks(x)
-    ax.set_xticklabels([f"{w}" for w in r.index])
-    ax.set_xlabel("ramp window (sliding, from the 250 ms series)")
-    ax.set_ylabel("change over the window\n[% of the 250 ms peak, log scale]")
-    ax.set_title(
-        f"Ramp distribution per window (labels: MW per window; peak {study.facts['peak_mw']:.3f} MW)"
-    )
-    ymax = np.nanmax(np.abs(r[[k for k, _, _ in keys]].to_numpy())) * 100.0
-    vals_all = np.abs(r[[k for k, _, _ in keys]].to_numpy()) * 100.0
-    ymin = np.nanmin(np.where(vals_all > 0, vals_all, np.nan))
-    ax.set_ylim(bottom=ymin / 3, top=ymax * 6)
-    ax.legend(fontsize=8, ncol=4, loc="upper left")
-    return _save(fig, path)
-
-
-def _fmt_mw(mw: float) -> str:
-    if mw >= 1:
-        return f"{mw:.2f} MW"
-    if mw >= 1e-3:
-        return f"{mw * 1e3:.1f} kW"
-    return f"{mw * 1e6:.0f} W"
-
-
-def _fmt_h(hours: float) -> str:
-    if hours >= 1 or hours == 0:
-        return f"{hours:.2f} h"
-    if hours * 60 >= 1:
-        return f"{hours * 60:.1f} min"
-    return f"{hours * 3600:.1f} s"
-
-
-def _ldc_fig(study: InterconnectionStudy, path: Path) -> Path:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(10, 4.2))
-    ldc = study.ldc
-    peak = study.facts["peak_mw"]
-    ax.plot(ldc["hours_at_or_above_h"], ldc["p_mw"], lw=1.6, color="tab:blue")
-    for _, row in study.hours_above.iterrows():
-        if row["share_of_peak"] >= 0.9:
-            ax.axhline(row["level_mw"], color="grey", lw=0.6, ls=":")
-            ax.annotate(
-                f"{row['share_of_peak']:.0%} of peak: {_fmt_h(row['hours_above_h'])} above",
-                (ldc["hours_at_or_above_h"].max(), row["level_mw"]),
-                ha="right",
-                va="bottom",
-                fontsize=7,
-                color="dimgrey",
-            )
-    ax.set_xlabel("hours at or above the load [h]")
-    ax.set_ylabel("PCC load [MW]")
-    ax.set_xlim(0, ldc["hours_at_or_above_h"].max())
-    ax2 = ax.secondary_yaxis(
-        "right", functions=(lambda v: v / peak * 100, lambda s: s * peak / 100)
-    )
-    ax2.set_ylabel("% of peak")
-    ax.set_title(f"Load-duration curve (from the {study.facts['step_s']:g} s series)")
-    return _save(fig, path)
-
-
-def _spectrum_fig(study: InterconnectionStudy, path: Path) -> Path:
-    plt = _plt()
-    sp = study.spectrum
-    psd = sp.psd[sp.psd["frequency_hz"] > 0]
-    fig, ax = plt.subplots(figsize=(10, 4.2))
-    ax.loglog(psd["frequency_hz"], psd["psd_mw2_per_hz"], lw=0.8, color="black")
-    colors = ["tab:orange", "tab:green", "tab:purple", "tab:cyan"]
-    for (_, row), c in zip(sp.bands.iterrows(), colors, strict=False):
-        label = f"{row['f_lo_hz']:g}-{row['f_hi_hz']:g} Hz: " + (
-            f"RMS {_fmt_mw(row['rms_mw'])}, {row['share_of_variance']:.1%} of variance"
-            if row["resolved"] else "not resolvable"
-        )  # fmt: skip
-        ax.axvspan(
-            row["f_lo_hz"], min(row["f_hi_hz"], sp.nyquist_hz), color=c, alpha=0.15, label=label
-        )
-    ax.axvline(sp.nyquist_hz, color="red", ls="--", lw=1, label=f"Nyquist {sp.nyquist_hz:g} Hz")
-    ax.set_xlabel("frequency [Hz]")
-    ax.set_ylabel("PSD of PCC load [MW²/Hz]")
-    ax.set_title(f"Oscillation content (Welch, {sp.segment_s:g} s segments, step {sp.step_s:g} s)")
-    ax.legend(fontsize=8, loc="lower left")
-    return _save(fig, path)
-
-
-def _event_fig(st: Any, path: Path, sags: Any = None) -> Path:
-    plt = _plt()
-    res, base = st.with_event, st.baseline
-    t_drop = st.event.drop_time
-    rel = (res.time - t_drop).total_seconds()
-    fig, (ax_p, ax_v, ax_t) = plt.subplots(
-        3, 1, figsize=(10, 7.5), sharex=True, height_ratios=[1, 1.4, 0.9]
-    )
-    ax_p.step(rel, base.p_mw.to_numpy(), where="post", lw=0.9, color="grey", label="without event")
-    ax_p.step(rel, res.p_mw.to_numpy(), where="post", lw=1.4, color="tab:blue", label="with event")
-    ax_p.set_ylabel("PCC load [MW]")
-    ax_p.legend(fontsize=8, loc="center right")
-    ax_p.set_title(
-        f"{st.event.description}  ({st.step.total_seconds():g} s steps, quasi-static)", fontsize=9
-    )
-    vm = res.vm_pu[res.bus]
-    ax_v.plot(rel, base.vm_pu[res.bus].to_numpy(), lw=0.9, color="grey", label="without event")
-    ax_v.plot(rel, vm.to_numpy(), lw=1.4, color="tab:blue", label="with event")
-    lim = res.limits
-    lo = min(float(np.nanmin(vm)), float(np.nanmin(base.vm_pu[res.bus])))
-    hi = float(np.nanmax(vm))
-    pad = max(2e-5, 0.3 * (hi - lo))
-    ax_v.set_ylim(lo - pad, hi + pad)
-    ax_v.text(
-        0.01, 0.97,
-        f"highest bus of the feeder with the event: {float(np.nanmax(res.vm_max_pu)):.4f} pu; "
-        f"lowest: {float(np.nanmin(res.vm_min_pu)):.4f} pu (limits {lim.vm_min_pu}-{lim.vm_max_pu} pu)",
-        transform=ax_v.transAxes, fontsize=8, va="top",
-    )  # fmt: skip
-    for sag in sags or ():
-        x0 = (sag.start - t_drop).total_seconds()
-        ax_v.axvspan(x0, x0 + max(sag.duration_s, 0.25), color="tab:red", alpha=0.25)
-        ax_v.annotate(
-            f"input sag {sag.residual_pu:g} pu for {sag.duration_s:g} s (not simulated)",
-            (x0, lo - 0.6 * pad), fontsize=7, color="tab:red", xytext=(4, 0),
-            textcoords="offset points",
-        )  # fmt: skip
-    ax_v.set_ylabel(f"PCC voltage, bus {res.bus} [pu]")
-    ax_v.ticklabel_format(axis="y", useOffset=False)
-    ax_v.legend(fontsize=7, loc="best")
-    dv = st.summary["voltage_step_pu"]
-    if np.isfinite(dv):
-        ax_v.annotate(
-            f"step at the drop: {dv:+.5f} pu",
-            (0, float(vm[res.time >= t_drop].iloc[0])),
-            xytext=(10, 5),
-            textcoords="offset points",
-            fontsize=8,
-        )
-    nc = ~res.converged.to_numpy(bool)
-    if nc.any():
-        for x in rel[nc]:
-            ax_v.axvline(x, color="black", lw=0.3, alpha=0.5)
-        ax_v.text(
-            0.01,
-            0.02,
-            f"{int(nc.sum())} steps did not converge (black lines)",
-            transform=ax_v.transAxes,
-            fontsize=8,
-        )
-    ax_t.plot(
-        rel, base.trafo_loading_max_percent.to_numpy(), lw=0.9, color="grey", label="without event"
-    )
-    ax_t.plot(
-        rel, res.trafo_loading_max_percent.to_numpy(), lw=1.4, color="tab:green", label="with event"
-    )
-    ax_t.set_ylabel("max transformer\nloading [%]")
-    ax_t.set_xlabel(f"time since the drop [s] (drop at {t_drop:%Y-%m-%d %H:%M:%S} UTC)")
-    ax_t.legend(fontsize=8, loc="best")
-    for ax in (ax_p, ax_v, ax_t):
-        ax.axvline(0, color="black", lw=0.6, ls=":")
-    return _save(fig, path)
+    return [json_safe(r) for r in df.reset_index().to_dict(orient="records")]
 
 
 # --------------------------------------------------------------------------- HTML
@@ -409,7 +141,9 @@ def _html(
             )
 
     parts.append("<h2>1. Load profile</h2>")
-    fig("profile", "PCC load (15-min and 1-min means) and the facility's request arrival rate.")
+    freq = study.facts["profile_freq"]
+    means = "15-min and 1-min means" if freq == "15min" else f"{freq} means"
+    fig("profile", f"PCC load ({means}) and the facility's request arrival rate.")
     parts.append(
         "<h2>2. Ramps and steps</h2><p>Sliding ramps dP(t) = p(t+w) - p(t) over every window w, from the 250 ms series; counts are of sliding ramps beyond the threshold (one sudden step is counted once per sample of the window that contains it).</p>"
     )
@@ -432,7 +166,9 @@ def _html(
         parts.append(f"<p>Window {html.escape(lab)}: {html.escape(why)}.</p>")
     parts.append("<h2>3. Load-duration curve</h2>")
     fig("ldc", "Hours per period at or above each load level.")
-    parts.append(_table(study.hours_above.set_index("level_mw")))
+    ha = study.hours_above.copy()
+    ha.index = pd.Index([f"{v:.6g}" for v in ha.pop("level_mw")], name="level_mw")
+    parts.append(_table(ha))
     parts.append("<h2>4. Oscillation content</h2>")
     fig("spectrum", "Welch power spectral density of the PCC load; shaded: the study bands.")
     parts.append(_table(study.spectrum.bands.set_index("f_lo_hz")))
@@ -442,7 +178,7 @@ def _html(
     parts.append(
         f"<p><b>Worst-case simultaneous loss</b>: {w['loss_mw']:.4f} MW (all load at the 250 ms peak) against "
         f"{w['limit_mw']:.0f} MW ({html.escape(w['limit_source'])}): "
-        f"{'EXCEEDS' if w['exceeds'] else 'within the limit'}; {w['share_of_limit']:.3%} of it, "
+        f"{'EXCEEDS' if w['exceeds'] else 'within the limit'}; {w['share_of_limit'] * 100:.3g} % of it, "
         f"{w['facilities_to_limit']} such facilities losing load together reach it. "
         f"Share of load on racks whose setting does not respect the envelope: {w['non_compliant_rack_share']:.0%}.</p>"
     )
@@ -589,11 +325,11 @@ def _write_all(study: InterconnectionStudy, out: Path, title: str) -> dict[str, 
         csv("feeder_normal_summary", study.normal.summary())
 
     figures: dict[str, str] = {}
-    figures["profile"] = _profile_fig(study, out / "profile.png", title).name
+    figures["profile"] = profile_fig(study, out / "profile.png", title).name
     if len(study.ramps):
-        figures["ramps"] = _ramps_fig(study, out / "ramps.png").name
-    figures["ldc"] = _ldc_fig(study, out / "ldc.png").name
-    figures["spectrum"] = _spectrum_fig(study, out / "spectrum.png").name
+        figures["ramps"] = ramps_fig(study, out / "ramps.png").name
+    figures["ldc"] = ldc_fig(study, out / "ldc.png").name
+    figures["spectrum"] = spectrum_fig(study, out / "spectrum.png").name
     for name, st in study.event_studies.items():
         sags = None
         if name == "ride_through" and study.ride_through is not None:
@@ -602,9 +338,9 @@ def _write_all(study: InterconnectionStudy, out: Path, title: str) -> dict[str, 
                 Sag(a, b, c)
                 for a, b, c in zip(t["start"], t["residual_pu"], t["duration_s"], strict=True)
             ]
-        figures[f"event_{name}"] = _event_fig(st, out / f"event_{name}.png", sags).name
+        figures[f"event_{name}"] = event_fig(st, out / f"event_{name}.png", sags).name
     if study.normal is not None:
-        from gridlink.feeder import plot_voltage
+        from gridlink.grid.feeder import plot_voltage
 
         figures["feeder_normal"] = plot_voltage(
             study.normal,
@@ -684,7 +420,7 @@ def _write_all(study: InterconnectionStudy, out: Path, title: str) -> dict[str, 
         },
     }
     files["statistics"] = out / "statistics.json"
-    files["statistics"].write_text(json.dumps(_json_safe(stats), indent=2), encoding="utf-8")
+    files["statistics"].write_text(json.dumps(json_safe(stats), indent=2), encoding="utf-8")
     files["report"] = out / "report.html"
     files["report"].write_text(_html(study, title, figures, files), encoding="utf-8")
     return files
@@ -702,7 +438,7 @@ def write_report(
     Parameters
     ----------
     study : InterconnectionStudy
-        From :func:`gridlink.interconnection.study.run_study`.
+        From :func:`gridlink.studies.interconnection.study.run_study`.
     out : str or Path
         Target folder (must not exist unless ``overwrite``).
     overwrite : bool

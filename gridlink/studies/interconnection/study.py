@@ -6,35 +6,23 @@ NERC's Large Loads Task Force and its Level 3 alert of May 2026 ask planners to
 know about a large computational load [1]_ [2]_, and what ERCOT's Large Electronic
 Load ride-through rules need as inputs [3]_:
 
-* the ramp distribution over 1 s .. 1 h windows (:mod:`.ramps`), the load-duration
-  curve and hours above levels (:mod:`.duration`), the oscillation content
-  (:mod:`.spectrum`);
+* the ramp distribution over 1 s .. 1 h windows (:mod:`gridlink.stats.ramp_table`),
+  the load-duration curve and hours above levels (:mod:`gridlink.stats.duration`),
+  the oscillation content (:mod:`gridlink.stats.spectrum`);
 * a load-loss event and (optionally) the ride-through of PCC sags
-  (:mod:`.events`), and the worst-case simultaneous loss against a limit;
+  (:mod:`.load_loss`, :mod:`.ride_through`), and the worst-case simultaneous loss
+  against a limit;
 * the normal feeder study over the whole horizon and the **event feeder study**
-  over a window around each event at 250 ms or 1 s (:func:`run_event_study`):
+  over a window around each event at 250 ms or 1 s (:func:`~.event_study.run_event_study`):
   voltages before, during and after the loss (the over-voltage when load drops),
   transformer loading, and convergence reported step by step;
 * the facility's coincidence with a given system load, with the one definition
   of :func:`gridlink.stats.coincidence_factor`.
 
-**Quasi-static, not dynamic.**  Every feeder step is an independent AC power flow
-(pandapower, Newton-Raphson) with the facility as a constant-PQ load: there are no
-machine, converter or controller dynamics, no frequency, and no transient between
-steps.  This is what pandapower offers; it shows the steady-state voltage and
-loading after the load has changed, not the electromechanical (RMS) or
-electromagnetic (EMT) transient.  A dynamic study (e.g. PSS/E or PowerFactory with
-NERC's PERC1 load model [2]_) needs the facility's ``P(t)``, ``Q(t)`` at the event
-and the per-rack ride-through parameters, which this module exports as CSV with
-units (:func:`export_dynamic_inputs`).
-
-**Reactive power convention** (:class:`ReactivePower`): consumer (load) sign
-convention as pandapower's ``load`` table -- ``p_mw > 0`` is drawn from the grid,
-``q_mvar > 0`` is absorbed (a lagging, inductive power factor).  Default a constant
-power factor 0.95 lagging, ``q = p * tan(arccos pf)`` (as ``gridlink feeder``); a
-user may instead give Q per load level (a table of ``p_mw -> q_mvar``, linearly
-interpolated; loads outside the table are refused, not extrapolated).  A rack on
-UPS draws neither P nor Q.
+The event feeder study (quasi-static, with its reactive-power convention) is
+:mod:`~gridlink.studies.interconnection.event_study`; the statistics are
+:mod:`gridlink.stats` (:mod:`~gridlink.stats.ramp_table`, :mod:`~gridlink.stats.duration`,
+:mod:`~gridlink.stats.spectrum`).
 
 References
 ----------
@@ -50,7 +38,6 @@ References
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -60,334 +47,76 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gridlink.interconnection._profile import InterconnectionError, as_profile, window_label
-from gridlink.interconnection.duration import hours_above_levels, load_duration_curve
-from gridlink.interconnection.events import (
+from gridlink.stats import window_label
+from gridlink.stats.base import as_profile
+from gridlink.stats.duration import hours_above_levels, load_duration_curve
+from gridlink.stats.ramp_table import DEFAULT_RAMP_WINDOWS, ramp_distribution
+from gridlink.stats.spectrum import Spectrum, load_spectrum
+from gridlink.studies.interconnection.base import InterconnectionError
+from gridlink.studies.interconnection.envelope import PRC024_LOW_VOLTAGE, RideThroughEnvelope
+from gridlink.studies.interconnection.event_study import (
+    QUASI_STATIC_NOTE,
+    EventStudy,
+    FeederBackend,
+    ReactivePower,
+    run_event_study,
+)
+from gridlink.studies.interconnection.load_loss import (
     ERCOT_LOAD_LOSS_LIMIT_MW,
-    PRC024_LOW_VOLTAGE,
-    EventResult,
     LoadLossEvent,
-    RackRideThrough,
-    RideThroughEnvelope,
-    RideThroughResult,
-    Sag,
     apply_load_loss,
-    rack_pcc_mw,
-    ride_through,
     worst_case_loss,
 )
-from gridlink.interconnection.ramps import DEFAULT_WINDOWS, ramp_distribution
-from gridlink.interconnection.spectrum import Spectrum, load_spectrum
+from gridlink.studies.interconnection.ride_through import (
+    RackRideThrough,
+    RideThroughResult,
+    Sag,
+    ride_through,
+)
 from gridlink.units import Q_
 
 __all__ = [
-    "QUASI_STATIC_NOTE",
-    "ReactivePower",
-    "EventStudy",
     "InterconnectionStudy",
-    "run_event_study",
     "run_study",
     "racks_from_profile",
+    "default_event_time",
     "export_dynamic_inputs",
-    "demo_section",
 ]
 
 logger = logging.getLogger(__name__)
 
-#: What the event feeder study is and is not (printed in every output).
-QUASI_STATIC_NOTE: str = (
-    "Quasi-static study: each step is an independent steady-state AC power flow "
-    "(pandapower) with the facility as a constant-PQ load. It is not a dynamic (RMS) or "
-    "electromagnetic-transient (EMT) simulation: no frequency, machine, converter or "
-    "protection dynamics between steps. Use the exported P(t), Q(t) and per-rack "
-    "ride-through parameters as inputs to a dynamic study."
-)
 
+def default_event_time(
+    pcc_mw: pd.Series, duration_s: float, *, pre_s: float = 60.0, post_s: float = 120.0
+) -> pd.Timestamp:
+    """Time of the default load-loss event: the highest load whose study window fits.
 
-@dataclass(frozen=True)
-class ReactivePower:
-    """The facility's reactive power (consumer convention, see the module docstring).
+    The sample with the largest load among those at least ``pre_s`` after the start and
+    ``duration_s + post_s`` before the end of the series (so the loss, its return and the
+    time after it are all studied); the overall peak when the series is too short.
 
     Parameters
     ----------
-    pf : float, default 0.95
-        Constant displacement power factor, ``0 < pf <= 1``.
-    lagging : bool, default True
-        Lagging (absorbs Q, ``q > 0``) when True.
-    q_table : sequence of (p_mw, q_mvar), optional
-        Q per load level instead of ``pf``: at least two points with strictly
-        increasing ``p_mw``; ``q`` is linearly interpolated in ``p``.
-
-    Raises
-    ------
-    InterconnectionError
-        ``pf`` outside (0, 1]; a table with fewer than 2 points, non-increasing
-        ``p_mw`` or non-finite values.
-    """
-
-    pf: float = 0.95
-    lagging: bool = True
-    q_table: tuple[tuple[float, float], ...] | None = None
-
-    def __post_init__(self) -> None:
-        if not (isinstance(self.pf, int | float) and 0 < self.pf <= 1):
-            raise InterconnectionError(
-                f"reactive.pf: power factor must be in (0, 1], got {self.pf!r}"
-            )
-        if self.q_table is not None:
-            table = np.asarray(self.q_table, dtype=float)
-            if table.ndim != 2 or table.shape[1] != 2 or table.shape[0] < 2:
-                raise InterconnectionError(
-                    "reactive.q_table: expected at least two (p_mw, q_mvar) pairs"
-                )
-            if not np.isfinite(table).all() or (np.diff(table[:, 0]) <= 0).any():
-                raise InterconnectionError(
-                    "reactive.q_table: p_mw must be finite and strictly increasing"
-                )
-            object.__setattr__(self, "q_table", tuple(map(tuple, table.tolist())))
-
-    def describe(self) -> str:
-        """The convention in one line."""
-        if self.q_table is not None:
-            return (
-                f"Q per load level from a {len(self.q_table)}-point p_mw -> q_mvar table "
-                "(linear interpolation; consumer convention, q > 0 absorbed)"
-            )
-        kind = "lagging (absorbs Q)" if self.lagging else "leading (injects Q)"
-        return f"constant power factor {self.pf:g} {kind}; consumer convention, q > 0 absorbed"
-
-    def q_mvar(self, p_mw: pd.Series) -> pd.Series:
-        """Reactive power [Mvar] on the index of ``p_mw`` [MW].
-
-        Raises
-        ------
-        InterconnectionError
-            A load outside the ``q_table``'s range of ``p_mw`` (nothing is extrapolated).
-        """
-        p = p_mw.to_numpy(np.float64)
-        if self.q_table is None:
-            q = p * math.tan(math.acos(float(self.pf)))
-            q = q if self.lagging else -q
-        else:
-            table = np.asarray(self.q_table)
-            lo, hi = table[0, 0], table[-1, 0]
-            if p.min() < lo - 1e-12 or p.max() > hi + 1e-12:
-                raise InterconnectionError(
-                    f"reactive.q_table: covers {lo:g}..{hi:g} MW but the load spans "
-                    f"{p.min():.4g}..{p.max():.4g} MW; extend the table (include 0 MW for "
-                    "racks on UPS)"
-                )
-            q = np.interp(p, table[:, 0], table[:, 1])
-        out = pd.Series(q, index=p_mw.index, name="q_mvar")
-        out.attrs["unit"] = "Mvar"
-        return out
-
-
-@dataclass(frozen=True)
-class EventStudy:
-    """An event run through the feeder over a window, with its no-event baseline.
-
-    Attributes
-    ----------
-    name : str
-        ``"load_loss"`` or ``"ride_through"``.
-    event : EventResult
-        The load series (at the generator's step) with and without the event.
-    with_event, baseline : gridlink.feeder.FeederResult
-        The feeder time series at ``step`` with and without the event.
-    step : pandas.Timedelta
-        Study step (250 ms or 1 s).
-    phases : pandas.DataFrame, shape (3, 11)
-        Index ``before``, ``during``, ``after``; columns ``start``, ``n_steps``,
-        ``n_not_converged``, ``p_mw_mean`` [MW], ``pcc_vm_min_pu``,
-        ``pcc_vm_mean_pu``, ``pcc_vm_max_pu`` [pu], ``network_vm_min_pu``,
-        ``network_vm_max_pu`` [pu], ``trafo_loading_max_percent`` [%],
-        ``line_loading_max_percent`` [%] (over converged steps; NaN when none).
-    summary : dict
-        ``voltage_step_pu`` (PCC voltage at the first step of the loss minus the last
-        step before it), ``voltage_rise_vs_baseline_pu`` (largest PCC voltage
-        difference, event minus baseline, during the loss), ``overvoltage_steps``
-        (steps above the upper limit with the event), ``n_not_converged``,
-        ``converged_all`` (bool), the limits, and the quasi-static note.
-    """
-
-    name: str
-    event: EventResult
-    with_event: Any
-    baseline: Any
-    step: pd.Timedelta
-    phases: pd.DataFrame
-    summary: dict[str, Any]
-
-
-def _phase_rows(res: Any, bus: int, bounds: list[tuple[str, Any, Any]]) -> pd.DataFrame:
-    t = res.time
-    rows = []
-    vm_pcc = res.vm_pu[bus]
-    for name, lo, hi in bounds:
-        mask = np.ones(len(t), dtype=bool)
-        if lo is not None and not pd.isna(lo):
-            mask &= t >= lo
-        if hi is not None and not pd.isna(hi):
-            mask &= t < hi
-        if lo is not None and pd.isna(lo):
-            mask[:] = False
-        ok = mask & res.converged.to_numpy(bool)
-
-        def agg(series: pd.Series, how: str, ok: np.ndarray = ok) -> float:
-            vals = series.to_numpy()[ok]
-            return float(getattr(np, how)(vals)) if vals.size else np.nan
-
-        rows.append(
-            {
-                "phase": name,
-                "start": t[mask][0] if mask.any() else pd.NaT,
-                "n_steps": int(mask.sum()),
-                "n_not_converged": int((mask & ~res.converged.to_numpy(bool)).sum()),
-                "p_mw_mean": agg(res.p_mw, "mean"),
-                "pcc_vm_min_pu": agg(vm_pcc, "min"),
-                "pcc_vm_mean_pu": agg(vm_pcc, "mean"),
-                "pcc_vm_max_pu": agg(vm_pcc, "max"),
-                "network_vm_min_pu": agg(res.vm_min_pu, "min"),
-                "network_vm_max_pu": agg(res.vm_max_pu, "max"),
-                "trafo_loading_max_percent": agg(res.trafo_loading_max_percent, "max"),
-                "line_loading_max_percent": agg(res.line_loading_max_percent, "max"),
-            }
-        )
-    return pd.DataFrame(rows).set_index("phase")
-
-
-def _to_step(p: pd.Series, step: pd.Timedelta) -> pd.Series:
-    from gridlink.resample import infer_step, resample_energy
-
-    own = infer_step(p.index)
-    if own == step:
-        return p
-    if step < own:
-        raise InterconnectionError(
-            f"step: {window_label(step)} is finer than the load series' "
-            f"{window_label(own)}; use step >= the data's resolution"
-        )
-    return resample_energy(p, step)
-
-
-def run_event_study(
-    net: Any,
-    bus: int,
-    event: EventResult,
-    *,
-    name: str = "load_loss",
-    step: str | pd.Timedelta = "250ms",
-    reactive: ReactivePower | None = None,
-    limits: Any = None,
-    backend: str = "auto",
-) -> EventStudy:
-    """Run an event's load series through a feeder, with its no-event baseline.
-
-    Parameters
-    ----------
-    net : pandapower.pandapowerNet
-        The feeder (not modified), e.g. :func:`gridlink.feeder.load_network`.
-    bus : int
-        PCC bus index.
-    event : EventResult
-        From :func:`~gridlink.interconnection.events.apply_load_loss` or
-        :func:`~gridlink.interconnection.events.ride_through`, over the study
-        window (a few minutes, not a year).
-    name : str
-        Label.
-    step : {"250ms", "1s"} or pandas.Timedelta
-        Study step; the series is averaged (energy-preserving) to it.
-    reactive : ReactivePower, optional
-        Default constant 0.95 lagging.
-    limits : gridlink.feeder.Limits, optional
-        Planning limits (default 0.95-1.05 pu, 100 %).
-    backend : {"auto", "fast", "pandapower"}
-        As :func:`gridlink.feeder.run_feeder`.
+    pcc_mw : pandas.Series, shape (T,)
+        PCC load with a declared unit.
+    duration_s, pre_s, post_s : float
+        Event duration and the study window before and after it [s].
 
     Returns
     -------
-    EventStudy
-
-    Raises
-    ------
-    InterconnectionError
-        A step finer than the data, a window that does not hold whole steps.
-    gridlink.feeder.FeederError
-        As :func:`gridlink.feeder.run_feeder`.
+    pandas.Timestamp
+        UTC.
     """
-    from gridlink.feeder import Limits, run_feeder
-    from gridlink.resample import ResampleError
-
-    reactive = reactive or ReactivePower()
-    limits = limits or Limits()
-    st = pd.Timedelta(step)
-    try:
-        p_evt = _to_step(event.p_mw, st)
-        p_base = _to_step(event.p_base_mw, st)
-    except ResampleError as exc:
-        raise InterconnectionError(
-            f"step: the event window does not hold whole {step} steps: {exc}"
-        ) from exc
-    res_e = run_feeder(
-        net, bus, p_evt, q_mvar=reactive.q_mvar(p_evt), limits=limits, backend=backend
-    )  # type: ignore[arg-type]
-    res_b = run_feeder(
-        net, bus, p_base, q_mvar=reactive.q_mvar(p_base), limits=limits, backend=backend
-    )  # type: ignore[arg-type]
-    drop = event.drop_time
-    back = event.restored_time
-    bounds = [("before", None, drop), ("during", drop, back), ("after", back, None)]
-    phases = _phase_rows(res_e, bus, bounds)
-    vm_e = res_e.vm_pu[bus]
-    vm_b = res_b.vm_pu[bus]
-    t = res_e.time
-    during = (t >= drop) & ((t < back) if not pd.isna(back) else True)
-    before = t < drop
-    step_pu = np.nan
-    if before.any() and during.any():
-        step_pu = float(vm_e[during].iloc[0] - vm_e[before].iloc[-1])
-    diff = (vm_e - vm_b)[during]
-    n_nc = int(res_e.n_not_converged + res_b.n_not_converged)
-    summary = {
-        "name": name,
-        "description": event.description,
-        "step_s": st.total_seconds(),
-        "window_start_utc": str(t[0]),
-        "window_end_utc": str(t[-1] + st),
-        "event_step_mw": event.step_mw,
-        "return_step_mw": event.return_step_mw,
-        "max_lost_mw": event.max_lost_mw,
-        "energy_not_served_mwh": event.energy_not_served_mwh,
-        "voltage_step_pu": step_pu,
-        "voltage_rise_vs_baseline_pu": float(diff.max()) if diff.notna().any() else np.nan,
-        "pcc_vm_before_pu": phases.loc["before", "pcc_vm_mean_pu"],
-        "pcc_vm_during_max_pu": phases.loc["during", "pcc_vm_max_pu"],
-        "pcc_vm_after_pu": phases.loc["after", "pcc_vm_mean_pu"],
-        "network_vm_max_pu": float(res_e.vm_max_pu.max()),
-        "vm_max_limit_pu": limits.vm_max_pu,
-        "vm_min_limit_pu": limits.vm_min_pu,
-        "overvoltage_steps": int(res_e.violations["overvoltage"].sum()),
-        "undervoltage_steps": int(res_e.violations["undervoltage"].sum()),
-        "trafo_loading_max_percent": float(res_e.trafo_loading_max_percent.max()),
-        "n_not_converged": n_nc,
-        "converged_all": n_nc == 0,
-        "convergence": (
-            "all power flows converged"
-            if n_nc == 0
-            else f"{n_nc} power flow(s) did not converge; their results are unknown (NaN), "
-            "counted as violations, and excluded from the phase figures"
-        ),
-        "backend": res_e.backend,
-        "reactive_power": reactive.describe(),
-        "note": QUASI_STATIC_NOTE,
-    }
-    if n_nc:
-        logger.warning("event study %s: %d power flows did not converge", name, n_nc)
-    return EventStudy(
-        name=name, event=event, with_event=res_e, baseline=res_b, step=st, phases=phases,
-        summary=summary,
-    )  # fmt: skip
+    prof = as_profile(pcc_mw, name="pcc_mw")
+    t = prof.index
+    end = t[-1] + prof.step
+    ok = (t >= t[0] + pd.Timedelta(seconds=pre_s)) & (
+        t + pd.Timedelta(seconds=duration_s + post_s) <= end
+    )
+    if not ok.any():
+        return t[int(np.argmax(prof.p_mw))]
+    idx = np.flatnonzero(ok)
+    return t[int(idx[np.argmax(prof.p_mw[idx])])]
 
 
 def racks_from_profile(profile: pd.Series, n_racks: int = 1) -> pd.DataFrame:
@@ -427,7 +156,7 @@ class InterconnectionStudy:
     arrival_rate_rps : pandas.Series or None
         Facility arrivals [requests/s] at the config's resolution (generated only).
     ramps : pandas.DataFrame
-        :func:`~gridlink.interconnection.ramps.ramp_distribution` per window.
+        :func:`~gridlink.stats.ramp_table.ramp_distribution` per window.
     windows_not_measured : dict
         Window label -> reason, for study windows the data cannot measure.
     largest_step_mw : float
@@ -440,7 +169,7 @@ class InterconnectionStudy:
     rack_settings : pandas.DataFrame
         Per-rack ride-through parameters and envelope compliance.
     envelope : RideThroughEnvelope
-    normal : gridlink.feeder.FeederResult or None
+    normal : gridlink.grid.feeder.FeederResult or None
         Feeder study of the whole horizon at ``normal_freq``.
     coincidence : dict or None
         ``coincidence_factor`` and ``contribution_to_system_peak_mw`` with a system load.
@@ -501,7 +230,7 @@ def run_study(
     sags: Sequence[Sag] | None = None,
     settings: RackRideThrough | None = None,
     envelope: RideThroughEnvelope = PRC024_LOW_VOLTAGE,
-    windows: Sequence[str] = DEFAULT_WINDOWS,
+    windows: Sequence[str] = DEFAULT_RAMP_WINDOWS,
     step_threshold_mw: float | None = None,
     loss_limit_mw: float = ERCOT_LOAD_LOSS_LIMIT_MW,
     event_step: str = "250ms",
@@ -511,7 +240,7 @@ def run_study(
     reactive: ReactivePower | None = None,
     limits: Any = None,
     system_load: pd.Series | None = None,
-    backend: str = "auto",
+    backend: FeederBackend = "auto",
 ) -> InterconnectionStudy:
     """Run the whole interconnection study on a facility's PCC load.
 
@@ -522,14 +251,15 @@ def run_study(
         ``FacilityResult.pcc_mw_250ms``), tz-aware UTC index.
     rack_mw : pandas.DataFrame, shape (T, n_racks)
         Per-rack PCC load [MW] on the same index
-        (:func:`~gridlink.interconnection.events.rack_pcc_mw` or
+        (:func:`~gridlink.studies.interconnection.transfers.rack_pcc_mw` or
         :func:`racks_from_profile`).
     arrival_rate_rps : pandas.Series, optional
         Facility arrival rate [requests/s] (for the profile figure).
     network, bus, load_scaling
-        Feeder (:func:`gridlink.feeder.load_network`) and PCC bus.
+        Feeder (:func:`gridlink.grid.feeder.load_network`) and PCC bus.
     event : LoadLossEvent, optional
-        Default: all servers drop at the 250 ms peak for 60 s and return at once.
+        Default: all servers drop for 60 s at :func:`default_event_time` (the highest
+        250 ms load whose study window fits in the series) and return at once.
     sags : sequence of Sag, optional
         PCC sags for the ride-through study (none: that study is skipped, the per-rack
         parameters and their compliance are still reported).
@@ -553,7 +283,7 @@ def run_study(
     normal_freq : str or None
         Step of the whole-horizon feeder study (None: skipped).
     reactive : ReactivePower, optional
-    limits : gridlink.feeder.Limits, optional
+    limits : gridlink.grid.feeder.Limits, optional
     system_load : pandas.Series, optional
         System load with a declared power unit over the same period, for the
         coincidence figures.
@@ -566,11 +296,11 @@ def run_study(
 
     Raises
     ------
-    gridlink.units.UnitError, InterconnectionError, gridlink.feeder.FeederError
+    gridlink.units.UnitError, InterconnectionError, gridlink.grid.feeder.FeederError
         Bad inputs, each naming the field.
     """
-    from gridlink.feeder import load_network, run_feeder
-    from gridlink.resample import resample_energy
+    from gridlink.grid.feeder import load_network, run_feeder
+    from gridlink.resample import ResampleError, resample_energy
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -621,10 +351,12 @@ def run_study(
     # ---- events
     t0 = time.perf_counter()
     if event is None:
-        event = LoadLossEvent(start=p.idxmax(), share=1.0, duration_s=60.0)
+        at = default_event_time(p, 60.0, pre_s=pre_event_s, post_s=post_event_s)
+        event = LoadLossEvent(start=at, share=1.0, duration_s=60.0)
         notes.append(
-            "Load-loss event (default): all servers transfer to UPS at the 250 ms peak for "
-            "60 s and return at once."
+            "Load-loss event (default): all servers transfer to UPS for 60 s at the highest "
+            f"250 ms load of the times whose study window fits in the series ({at}) and "
+            "return at once."
         )
     align = pd.Timedelta(event_step) if pd.Timedelta(event_step) >= step else step
     ramp_time = 0.0
@@ -639,7 +371,7 @@ def run_study(
         start_ts + pd.Timedelta(seconds=span + post_event_s),
         max(align, pd.Timedelta("1s")),
     )
-    if not (win.index[0] <= start_ts < win.index[-1]):
+    if not (win.index[0] <= start_ts < win.index[-1] + (win.index[1] - win.index[0])):
         raise InterconnectionError(
             f"event.start: {start_ts} is outside the load series {p.index[0]} .. {p.index[-1]}"
         )
@@ -712,12 +444,12 @@ def run_study(
     if normal_freq is not None:
         try:
             p_norm = resample_energy(p, normal_freq) if pd.Timedelta(normal_freq) != step else p
-        except Exception as exc:  # ResampleError with the reason
+        except (ResampleError, ValueError) as exc:
             raise InterconnectionError(f"normal_freq: {exc}") from exc
         rp = reactive or ReactivePower()
         normal = run_feeder(
             net, bus, p_norm, q_mvar=rp.q_mvar(p_norm), limits=limits, backend=backend
-        )  # type: ignore[arg-type]
+        )
     timings["feeder_s"] = time.perf_counter() - t0
 
     coincidence = None
@@ -806,53 +538,3 @@ def export_dynamic_inputs(study: InterconnectionStudy, out_dir: str | Path) -> d
     files["envelope"] = out / "envelope.csv"
     study.envelope.to_frame().to_csv(files["envelope"], index=False)
     return files
-
-
-def demo_section(result: Any, out_dir: str | Path) -> tuple[dict[str, Any], list[str]]:
-    """The interconnection section of ``gridlink demo`` (a short study of the hall).
-
-    Runs :func:`run_study` on the hall's 250 ms PCC load with the defaults (all
-    servers to UPS at the peak for 60 s, CIGRE MV bus 1 with loads x0.5, 250 ms event
-    study, no whole-horizon feeder run -- the demo has its own), writes
-    ``interconnection/`` (the report) under ``out_dir`` and returns the JSON facts and
-    the lines the demo prints.
-
-    Parameters
-    ----------
-    result : traces.facility.FacilityResult
-        The hall's model run.
-    out_dir : str or Path
-        The demo's output folder.
-
-    Returns
-    -------
-    (dict, list of str)
-    """
-    from gridlink.interconnection.report import write_report
-
-    study = run_study(
-        pcc_mw=result.pcc_mw_250ms, rack_mw=rack_pcc_mw(result),
-        arrival_rate_rps=result.arrival_rate_rps, normal_freq=None, load_scaling=0.5,
-    )  # fmt: skip
-    target = Path(out_dir) / "interconnection"
-    write_report(study, target, overwrite=True, title="gridlink demo hall")
-    ll = study.event_studies["load_loss"].summary
-    r = study.ramps
-    lines = [
-        "Interconnection study (NERC LLTF quantities; quasi-static feeder, not RMS/EMT):",
-        f"  largest 250 ms step {study.largest_step_mw * 1e3:.2f} kW; max ramp up "
-        + ", ".join(f"{w} {row['max_up_mw'] * 1e3:.1f} kW" for w, row in r.iterrows()),
-        f"  all servers to UPS at the peak: step {ll['event_step_mw']:.3f} MW, PCC voltage "
-        f"{ll['voltage_step_pu']:+.5f} pu, {ll['energy_not_served_mwh'] * 1e3:.2f} kWh on UPS",
-        f"  worst-case loss {study.worst_case['loss_mw']:.3f} MW vs "
-        f"{study.worst_case['limit_mw']:.0f} MW limit: "
-        + ("exceeds" if study.worst_case["exceeds"] else "within"),
-        f"  report: {target / 'report.html'}",
-    ]
-    facts = {
-        "facts": study.facts,
-        "load_loss": ll,
-        "worst_case": study.worst_case,
-        "report": str(target / "report.html"),
-    }
-    return facts, lines

@@ -5,7 +5,9 @@ not by its peak alone but by how fast it changes: ramp rates over seconds to an
 hour, and step changes [1]_; the Level 3 alert of May 2026 makes the dynamic
 behaviour of computational loads (including customer-initiated load reductions in
 seconds) a modelling requirement [2]_.  This module measures those changes on a
-generated (or metered) PCC profile.
+generated (or metered) PCC profile as one table over several windows (the changes
+themselves are those of :func:`gridlink.stats.ramp_statistics`, from
+:mod:`gridlink.stats.ramps`).
 
 Definitions (a profile ``p`` on a regular step ``dt``, values in MW):
 
@@ -42,37 +44,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pint
 
-from gridlink.interconnection._profile import (
-    InterconnectionError,
-    Profile,
-    as_profile,
-    as_window,
-    window_label,
-)
-from gridlink.resample import ResampleError, resample_energy
+from gridlink.stats.base import Profile, StatsError, as_profile, as_window, window_label
+from gridlink.stats.ramps import RampMethod, _ramp_changes
 from gridlink.units import Q_, check_units, to_magnitude
 
 __all__ = [
-    "DEFAULT_WINDOWS",
+    "DEFAULT_RAMP_WINDOWS",
     "RampWindow",
     "ramp_changes",
     "ramp_window",
     "ramp_distribution",
-    "largest_step",
 ]
 
 logger = logging.getLogger(__name__)
 
 #: The windows of the interconnection study: 1 s, 10 s, 1 min, 10 min, 1 h.
-DEFAULT_WINDOWS: tuple[str, ...] = ("1s", "10s", "1min", "10min", "1h")
-
-RampMethod = Literal["sliding", "block"]
+DEFAULT_RAMP_WINDOWS: tuple[str, ...] = ("1s", "10s", "1min", "10min", "1h")
 
 
 @dataclass(frozen=True)
@@ -155,42 +148,6 @@ RAMP_UNITS: dict[str, str] = {
 }
 
 
-def _changes(prof: Profile, w: pd.Timedelta, method: str) -> np.ndarray:
-    label = window_label(w)
-    if w < prof.step:
-        raise InterconnectionError(
-            f"window: {label} is shorter than the data's resolution {window_label(prof.step)}; "
-            "a ramp over a window finer than the data cannot be measured. Drop this window "
-            "or use a finer profile (the generator's 250 ms PCC series)"
-        )
-    if method == "sliding":
-        lag, rem = divmod(int(w.value), int(prof.step.value))
-        if rem:
-            raise InterconnectionError(
-                f"window: {label} is not a whole number of the data's steps "
-                f"({window_label(prof.step)}); sliding ramps need one"
-            )
-        if prof.p_mw.size <= lag:
-            raise InterconnectionError(
-                f"profile: {prof.p_mw.size} samples of {window_label(prof.step)} do not span "
-                f"one window of {label} plus a sample; pass a longer profile or drop the window"
-            )
-        return prof.p_mw[lag:] - prof.p_mw[:-lag]
-    if method == "block":
-        try:
-            blocks = resample_energy(prof.series(), w).to_numpy()
-        except ResampleError as exc:
-            raise InterconnectionError(
-                f"profile: block ramps over {label} need whole windows: {exc}"
-            ) from exc
-        if blocks.size < 2:
-            raise InterconnectionError(
-                f"profile: covers {blocks.size} window(s) of {label}; block ramps need 2"
-            )
-        return np.diff(blocks)
-    raise InterconnectionError(f"method: expected 'sliding' or 'block', got {method!r}")
-
-
 def ramp_changes(
     profile: pd.Series, window: str | pd.Timedelta, *, method: RampMethod = "sliding"
 ) -> np.ndarray:
@@ -213,18 +170,18 @@ def ramp_changes(
     Raises
     ------
     gridlink.units.UnitError
-        As :func:`gridlink.interconnection._profile.as_profile`.
-    InterconnectionError
+        As :func:`gridlink.stats.base.as_profile`.
+    StatsError
         A window shorter than the data's resolution (or not a multiple of it for
         sliding ramps), a profile shorter than the window, partial blocks.
     """
-    return _changes(as_profile(profile), as_window(window), method)
+    return _ramp_changes(as_profile(profile), as_window(window), method)
 
 
 def _summarise(
-    prof: Profile, w: pd.Timedelta, method: str, threshold_mw: float | None
+    prof: Profile, w: pd.Timedelta, method: RampMethod, threshold_mw: float | None
 ) -> RampWindow:
-    dp = _changes(prof, w, method)
+    dp = _ramp_changes(prof, w, method)
     absdp = np.abs(dp)
     p99, p999 = np.percentile(absdp, [99.0, 99.9])
     return RampWindow(
@@ -247,7 +204,7 @@ def _threshold(threshold: pint.Quantity | None) -> float | None:
         return None
     value = float(to_magnitude(threshold, "MW", name="threshold"))
     if not np.isfinite(value) or value < 0:
-        raise InterconnectionError(f"threshold: expected a finite power >= 0, got {threshold}")
+        raise StatsError(f"threshold: expected a finite power >= 0, got {threshold}")
     return value
 
 
@@ -280,7 +237,7 @@ def ramp_window(
     ------
     gridlink.units.UnitError
         Profile without a power unit; threshold a bare number or not a power.
-    InterconnectionError
+    StatsError
         As :func:`ramp_changes`; a negative threshold.
     """
     return _summarise(as_profile(profile), as_window(window), method, _threshold(threshold))
@@ -289,7 +246,7 @@ def ramp_window(
 @check_units(threshold="MW")
 def ramp_distribution(
     profile: pd.Series,
-    windows: Iterable[str | pd.Timedelta] = DEFAULT_WINDOWS,
+    windows: Iterable[str | pd.Timedelta] = DEFAULT_RAMP_WINDOWS,
     *,
     method: RampMethod = "sliding",
     threshold: pint.Quantity | None = None,
@@ -300,7 +257,7 @@ def ramp_distribution(
     ----------
     profile : pandas.Series, shape (T,)
         Power with a declared unit on a regular tz-aware index.
-    windows : iterable of str or pandas.Timedelta, default :data:`DEFAULT_WINDOWS`
+    windows : iterable of str or pandas.Timedelta, default :data:`DEFAULT_RAMP_WINDOWS`
         Windows; every one must be at least the data's step (none is skipped
         silently: a window below the resolution raises).
     method : {"sliding", "block"}, default "sliding"
@@ -312,11 +269,11 @@ def ramp_distribution(
     pandas.DataFrame, shape (n_windows, 16)
         Index ``window`` (label); the columns of :meth:`RampWindow.as_row`;
         ``df.attrs["units"]`` maps each numeric column to its unit and
-        ``df.attrs["largest_step_mw"]`` holds :func:`largest_step` [MW].
+        ``df.attrs["largest_step_mw"]`` holds :func:`gridlink.stats.max_step` [MW].
 
     Raises
     ------
-    gridlink.units.UnitError, InterconnectionError
+    gridlink.units.UnitError, StatsError
         As :func:`ramp_window`.
     """
     prof = as_profile(profile)
@@ -325,33 +282,10 @@ def ramp_distribution(
     h = _threshold(threshold)
     rows = [_summarise(prof, as_window(w, name="windows"), method, h).as_row() for w in windows]
     if not rows:
-        raise InterconnectionError("windows: empty; give at least one window such as '1min'")
+        raise StatsError("windows: empty; give at least one window such as '1min'")
     df = pd.DataFrame(rows).set_index("window")
     df.attrs["units"] = dict(RAMP_UNITS)
     df.attrs["largest_step_mw"] = float(np.abs(np.diff(prof.p_mw)).max())
     df.attrs["step_s"] = prof.step_s
     logger.debug("ramp_distribution: %d windows over %d samples", len(df), prof.p_mw.size)
     return df
-
-
-def largest_step(profile: pd.Series) -> pint.Quantity:
-    """The largest single step ``max |p(t + dt) - p(t)|`` at the profile's own step.
-
-    Parameters
-    ----------
-    profile : pandas.Series, shape (T,)
-        Power with a declared unit on a regular tz-aware index (``T >= 2``).
-
-    Returns
-    -------
-    pint.Quantity
-        [MW] (a step change of a large load as NERC's LLTF uses the term; at the
-        250 ms grid this is the change between consecutive 250 ms means).
-
-    Raises
-    ------
-    gridlink.units.UnitError, InterconnectionError
-        As :func:`ramp_window`.
-    """
-    prof = as_profile(profile)
-    return Q_(float(np.abs(np.diff(prof.p_mw)).max()), "MW")

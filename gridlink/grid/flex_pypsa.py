@@ -6,10 +6,11 @@ latency-tolerant requests) can wait; the rest must be served as it arrives (pape
 exports that split to a :class:`pypsa.Network` the way PyPSA users model demand
 shifting today, with the limits read from a small dataclass, :class:`DeferrableDemand`,
 which the generator's curtailment study produces (``p_max_mw``, ``e_max_mwh``,
-``max_delay_h``, ``share``):
+``max_delay_h``, ``share``; :func:`deferrable_demand_from_curtailment` reads them off a
+:class:`traces.facility.flexibility.CurtailmentResult`):
 
 * the **inflexible** part ``(1 - share) * P(t)`` is a ``Load`` with ``p_set`` on the
-  facility's bus (:func:`gridlink.grid_pypsa.add_facility_load`, energy-preserving on
+  facility's bus (:func:`gridlink.grid.pypsa.add_facility_load`, energy-preserving on
   the network's snapshots);
 * the **deferrable** part is a demand-shifting store: the work arriving, ``share *
   P(t)``, is a ``Load`` on its own bus; a ``Link`` from the facility's bus serves it
@@ -72,7 +73,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gridlink.grid_pypsa import (
+from gridlink.grid.pypsa import (
     FACILITY_CARRIER,
     PyPSAAdapterError,
     add_facility_load,
@@ -84,12 +85,15 @@ from gridlink.units import series_to_magnitude, series_with_unit
 if TYPE_CHECKING:
     import pypsa
 
+    from traces.facility.flexibility import CurtailmentResult
+
 __all__ = [
     "DEFERRAL_CARRIER",
     "DeferrableDemand",
     "FlexibleExport",
     "add_flexible_facility",
     "backlog_limit_mwh",
+    "deferrable_demand_from_curtailment",
     "flexible_dispatch",
 ]
 
@@ -139,12 +143,20 @@ class DeferrableDemand:
     max_delay_h : float
         Longest time any deferred work may wait before it is served (first in, first
         out) [h], > 0.
+    backlog_cost_per_mwh_h : float, default 0
+        Service cost of waiting work, per MWh of backlog per hour [currency/MWh/h],
+        >= 0 (e.g. a value of delayed requests from the curtailment study).  Without
+        it deferral is free and the solver may defer whenever it is indifferent.
+        Written as the store's ``marginal_cost_storage = -backlog_cost_per_mwh_h`` (the
+        store level is ``e_max_mwh - backlog``), which adds the constant
+        ``-backlog_cost_per_mwh_h * e_max_mwh * sum(objective weightings)`` to
+        ``n.objective``; :func:`flexible_dispatch` reports the cost itself.
     source : str
         Provenance (e.g. the curtailment run and its seed); carried into the export.
 
     Raises
     ------
-    gridlink.grid_pypsa.PyPSAAdapterError
+    gridlink.grid.pypsa.PyPSAAdapterError
         A field out of range (the message names it).
     """
 
@@ -152,6 +164,7 @@ class DeferrableDemand:
     p_max_mw: float
     e_max_mwh: float
     max_delay_h: float
+    backlog_cost_per_mwh_h: float = 0.0
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -167,6 +180,49 @@ class DeferrableDemand:
         object.__setattr__(
             self, "max_delay_h", _check(self.max_delay_h, "max_delay_h", low=0.0, low_ok=False)
         )
+        object.__setattr__(
+            self,
+            "backlog_cost_per_mwh_h",
+            _check(self.backlog_cost_per_mwh_h, "backlog_cost_per_mwh_h", low=0.0, low_ok=True),
+        )
+
+
+def deferrable_demand_from_curtailment(
+    result: CurtailmentResult, *, backlog_cost_per_mwh_h: float = 0.0
+) -> DeferrableDemand:
+    """The deferrable-demand limits a generator curtailment run measured.
+
+    Parameters
+    ----------
+    result : traces.facility.flexibility.CurtailmentResult
+        A curtailment run (:func:`traces.facility.flexibility.simulate_curtailment`).
+    backlog_cost_per_mwh_h : float, default 0
+        Service cost of waiting work [currency/MWh/h], >= 0 (see :class:`DeferrableDemand`).
+
+    Returns
+    -------
+    DeferrableDemand
+        Fields from :meth:`~traces.facility.flexibility.CurtailmentResult.deferrable_demand_fields`:
+        the deferrable share of the PCC power above the idle floor, the largest power the
+        deferred part drew (including the rebound), the energy shifted out of the window as
+        the largest backlog, the window's maximum delay, and the run's seed and window as
+        ``source``.
+
+    Raises
+    ------
+    gridlink.grid.pypsa.PyPSAAdapterError
+        The run deferred nothing (share or energy shifted 0): there is no deferrable demand
+        to export (widen the window, lower its PCC limit or raise ``deferrable_share``).
+    """
+    fields = result.deferrable_demand_fields()
+    if not (fields["share"] > 0 and fields["e_max_mwh"] > 0):
+        raise PyPSAAdapterError(
+            f"deferrable_demand_from_curtailment: the run deferred nothing (share "
+            f"{fields['share']:.3g}, energy shifted {fields['e_max_mwh']:.3g} MWh; "
+            f"{fields['source']}); widen the window, lower its pcc_limit_mw or raise "
+            "deferrable_share"
+        )
+    return DeferrableDemand(backlog_cost_per_mwh_h=backlog_cost_per_mwh_h, **fields)
 
 
 @dataclass(frozen=True)
@@ -269,7 +325,7 @@ def add_flexible_facility(
     name : str
         Prefix of the added components.
     profile_tz, snapshot_tz : str
-        As :func:`gridlink.grid_pypsa.add_facility_load`.
+        As :func:`gridlink.grid.pypsa.add_facility_load`.
 
     Returns
     -------
@@ -277,7 +333,7 @@ def add_flexible_facility(
 
     Raises
     ------
-    gridlink.grid_pypsa.PyPSAAdapterError
+    gridlink.grid.pypsa.PyPSAAdapterError
         As ``add_facility_load`` (unknown bus, uncovered snapshot, NaN, naive index);
         ``stores`` and ``generators`` weightings that differ; a component name in use;
         ``p_max_mw`` below the mean deferrable power or below the last snapshot's
@@ -365,6 +421,7 @@ def add_flexible_facility(
         e_cyclic=False,
         e_max_pu=1.0,
         e_min_pu=pd.Series(e_min_pu, index=n.snapshots),
+        marginal_cost_storage=-flex.backlog_cost_per_mwh_h,
         carrier=DEFERRAL_CARRIER,
     )
     logger.info(
@@ -389,15 +446,16 @@ def flexible_dispatch(n: pypsa.Network, export: FlexibleExport) -> pd.DataFrame:
 
     Returns
     -------
-    pandas.DataFrame, shape (S, 6)
+    pandas.DataFrame, shape (S, 7)
         Indexed by ``n.snapshots``: ``inflexible_mw``, ``arrivals_mw`` (deferrable work
         arriving), ``served_mw`` (Link flow), ``grid_mw`` (inflexible + served: what the
         facility draws at its bus), ``backlog_mwh`` (``e_max_mwh`` minus the store level,
-        end of snapshot) and ``backlog_limit_mwh``.
+        end of snapshot), ``backlog_limit_mwh`` and ``service_cost`` (``backlog_mwh x
+        backlog_cost_per_mwh_h x`` the snapshot's objective weighting [currency]).
 
     Raises
     ------
-    gridlink.grid_pypsa.PyPSAAdapterError
+    gridlink.grid.pypsa.PyPSAAdapterError
         The network has not been solved.
     """
     if n.links_t.p0.empty or export.link not in n.links_t.p0.columns:
@@ -414,5 +472,8 @@ def flexible_dispatch(n: pypsa.Network, export: FlexibleExport) -> pd.DataFrame:
             "backlog_limit_mwh": export.backlog_limit_mwh,
         },
         index=n.snapshots,
+    )
+    out["service_cost"] = (
+        out["backlog_mwh"] * export.flex.backlog_cost_per_mwh_h * n.snapshot_weightings["objective"]
     )
     return out

@@ -4,7 +4,7 @@ One seeded facility run (:func:`traces.facility.simulate_facility`) is one draw 
 load shape.  An ensemble runs the same :class:`~traces.facility.FacilitySpec` with
 ``N`` member seeds and keeps every member's PCC series at the output resolution, so
 that the spread of the load shape (and of any statistic computed from it, see
-:mod:`gridlink.ensemble`) can be reported as P10/P50/P90 bands.
+:mod:`gridlink.studies.ensemble`) can be reported as P10/P50/P90 bands.
 
 What a member varies
 --------------------
@@ -52,7 +52,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from traces.facility import METHODS, FacilityConfigError, FacilitySpec, simulate_facility
+from traces.facility.run import simulate_facility
+from traces.facility.spec import METHODS, FacilityConfigError, FacilitySpec
 
 __all__ = [
     "EnsembleError",
@@ -152,9 +153,10 @@ def pointwise_band(
     pandas.DataFrame, shape (T, len(quantiles))
         Columns ``p10``, ``p50``, ``p90`` (:func:`quantile_label`), same index and
         ``attrs`` as ``members``.  ``numpy.quantile`` with its default (linear, "type 7")
-        interpolation.  A pointwise band is not a trajectory: its upper edge is higher
-        than most members most of the time, and its maximum is not the P90 of the peak
-        (compute statistics per member first, :func:`gridlink.ensemble.statistics_band`).
+        interpolation.  A pointwise band is not a trajectory: each member peaks at its
+        own time, so the band's highest P90 is at most (and usually below) the P90 of
+        the member peaks; reading a peak off the band understates it.  Compute
+        statistics per member first (:func:`gridlink.studies.ensemble.statistics_band`).
 
     Raises
     ------
@@ -284,11 +286,15 @@ def simulate_facility_ensemble(
     if workers is not None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise EnsembleError(f"workers must be an integer >= 1, got {workers!r}")
+        import dask
         from distributed import Client, LocalCluster
 
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
+        # one cluster for all members; glibc's malloc defaults kept in the workers for the
+        # reason given in traces.facility (dask's MALLOC_TRIM_THRESHOLD_ costs page faults)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+            cluster = LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            )
         client = Client(cluster)
         scheduler = client
     t0 = time.perf_counter()

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from scipy import signal
 
-from gridlink.interconnection._profile import InterconnectionError, as_profile
+from gridlink.stats.base import StatsError, as_profile
 
 __all__ = ["DEFAULT_BANDS_HZ", "Spectrum", "load_spectrum"]
 
@@ -139,7 +139,7 @@ def load_spectrum(
     ------
     gridlink.units.UnitError
         Not a power Series with a declared unit.
-    InterconnectionError
+    StatsError
         Naive or irregular index, non-finite values, fewer than 8 samples, a band
         with ``f_lo >= f_hi`` or a negative edge, a non-positive ``segment_s``.
     """
@@ -149,11 +149,9 @@ def load_spectrum(
     nyq = fs / 2.0
     n = prof.p_mw.size
     if n < 8:
-        raise InterconnectionError(f"profile: {n} samples; a spectrum needs at least 8")
+        raise StatsError(f"profile: {n} samples; a spectrum needs at least 8")
     if not (isinstance(segment_s, int | float) and np.isfinite(segment_s) and segment_s > 0):
-        raise InterconnectionError(
-            f"segment_s: expected a positive number of seconds, got {segment_s!r}"
-        )
+        raise StatsError(f"segment_s: expected a positive number of seconds, got {segment_s!r}")
     nperseg = int(min(n, max(8, round(segment_s / dt))))
     f, s = signal.welch(
         prof.p_mw, fs=fs, window="hann", nperseg=nperseg, noverlap=nperseg // 2,
@@ -166,13 +164,11 @@ def load_spectrum(
         try:
             lo, hi = (float(band[0]), float(band[1]))
         except (TypeError, ValueError, IndexError) as exc:
-            raise InterconnectionError(
+            raise StatsError(
                 f"bands_hz[{k}]: expected a pair (f_lo, f_hi) in Hz, got {band!r}"
             ) from exc
         if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0 or lo >= hi:
-            raise InterconnectionError(
-                f"bands_hz[{k}]: ({lo}, {hi}) Hz is not a band; need 0 <= f_lo < f_hi"
-            )
+            raise StatsError(f"bands_hz[{k}]: ({lo}, {hi}) Hz is not a band; need 0 <= f_lo < f_hi")
         reason = ""
         if hi > nyq + 1e-12:
             reason = (

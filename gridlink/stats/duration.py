@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import pint
 
-from gridlink.interconnection._profile import InterconnectionError, as_profile
+from gridlink.stats.base import StatsError, as_profile
 from gridlink.units import to_magnitude
 
 __all__ = ["DEFAULT_SHARES", "load_duration_curve", "hours_above_levels"]
@@ -67,7 +67,7 @@ def load_duration_curve(profile: pd.Series, *, max_points: int | None = None) ->
     ------
     gridlink.units.UnitError
         Not a power Series with a declared unit.
-    InterconnectionError
+    StatsError
         Naive or irregular index, non-finite values, ``max_points < 2``.
     """
     prof = as_profile(profile)
@@ -75,7 +75,7 @@ def load_duration_curve(profile: pd.Series, *, max_points: int | None = None) ->
     ranks = np.arange(1, sorted_mw.size + 1)
     if max_points is not None:
         if not isinstance(max_points, int | np.integer) or max_points < 2:
-            raise InterconnectionError(f"max_points: expected an integer >= 2, got {max_points!r}")
+            raise StatsError(f"max_points: expected an integer >= 2, got {max_points!r}")
         if sorted_mw.size > max_points:
             keep = np.unique(
                 np.linspace(0, sorted_mw.size - 1, int(max_points)).round().astype(int)
@@ -118,28 +118,28 @@ def hours_above_levels(
     ------
     gridlink.units.UnitError
         ``levels`` a bare number or not a power; profile as :func:`load_duration_curve`.
-    InterconnectionError
+    StatsError
         A share outside ``[0, 1]``, both ``levels`` and ``shares_of_peak``, a
         non-positive peak with shares.
     """
     prof = as_profile(profile)
     peak = float(prof.p_mw.max())
     if levels is not None and shares_of_peak is not None:
-        raise InterconnectionError("levels, shares_of_peak: give one of them, not both")
+        raise StatsError("levels, shares_of_peak: give one of them, not both")
     if levels is not None:
         lv = np.atleast_1d(np.asarray(to_magnitude(levels, "MW", name="levels"), dtype=float))
     else:
         shares = np.asarray(DEFAULT_SHARES if shares_of_peak is None else shares_of_peak, float)
         if shares.ndim != 1 or shares.size == 0:
-            raise InterconnectionError("shares_of_peak: expected a non-empty list of shares")
+            raise StatsError("shares_of_peak: expected a non-empty list of shares")
         bad = (shares < 0) | (shares > 1) | ~np.isfinite(shares)
         if bad.any():
-            raise InterconnectionError(
+            raise StatsError(
                 f"shares_of_peak: {shares[bad].tolist()} outside [0, 1]; a share of the peak "
                 "is a fraction such as 0.9 (90 %)"
             )
         if not peak > 0:
-            raise InterconnectionError(f"profile: peak is {peak} MW; shares need a positive peak")
+            raise StatsError(f"profile: peak is {peak} MW; shares need a positive peak")
         lv = shares * peak
     hours = np.array([np.count_nonzero(prof.p_mw > x) for x in lv], dtype=float) * prof.step_h
     span_h = prof.p_mw.size * prof.step_h

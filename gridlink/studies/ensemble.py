@@ -3,7 +3,7 @@
 Resource-adequacy and interconnection studies are probabilistic; one seeded trace hides
 the spread.  This module turns seed ensembles into the numbers a planner reads:
 
-* **facility runs** (:func:`traces.ensemble.simulate_facility_ensemble`): the pointwise
+* **facility runs** (:func:`traces.facility.ensemble.simulate_facility_ensemble`): the pointwise
   band of the PCC series at the output resolution, and the band of every planner
   statistic of :func:`gridlink.stats.load_statistics` (peak, load factor, max ramp per
   window, hours above a level, ...) computed **per member first** and then taken across
@@ -47,7 +47,7 @@ import pint
 
 from gridlink.stats import load_statistics
 from gridlink.units import series_with_unit
-from traces.ensemble import (
+from traces.facility.ensemble import (
     DEFAULT_QUANTILES,
     EnsembleError,
     FacilityEnsemble,
@@ -68,6 +68,7 @@ __all__ = [
     "plot_band",
     "plot_ldc_band",
     "pointwise_band",
+    "DEFAULT_RAMP_WINDOWS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -94,10 +95,27 @@ def _member_series(frame: pd.DataFrame, col: Any) -> pd.Series:
     return series_with_unit(frame[col].rename(f"member {col}"), str(unit))
 
 
+#: Ramp windows tried when none are given: those at least one step long that the profile
+#: covers at least twice (the step itself if none fits).
+DEFAULT_RAMP_WINDOWS: tuple[str, ...] = ("1min", "15min", "1h", "4h")
+
+
+def _default_windows(frame: pd.DataFrame) -> tuple[str | pd.Timedelta, ...]:
+    _step_h(pd.DatetimeIndex(frame.index))  # checks a regular index of >= 2 steps
+    step = pd.Timedelta(int(np.diff(pd.DatetimeIndex(frame.index).asi8[:2])[0]), "ns")
+    span = step * len(frame)
+    out: list[str | pd.Timedelta] = []
+    for w in DEFAULT_RAMP_WINDOWS:
+        td = pd.Timedelta(w)
+        if td >= step and td.value % step.value == 0 and 2 * td <= span:
+            out.append(w)
+    return tuple(out) or (step,)
+
+
 def member_statistics(
     members: FacilityEnsemble | AnnualEnsemble | pd.DataFrame,
     *,
-    ramp_windows: Iterable[str | pd.Timedelta] = ("1min", "15min"),
+    ramp_windows: Iterable[str | pd.Timedelta] | None = None,
     threshold: pint.Quantity | None = None,
 ) -> pd.DataFrame:
     """Planner statistics of every member (:func:`gridlink.stats.load_statistics`).
@@ -106,8 +124,11 @@ def member_statistics(
     ----------
     members : FacilityEnsemble, AnnualEnsemble or pandas.DataFrame, shape (T, N)
         Member profiles (a frame needs ``attrs["unit"]``, e.g. ``"MW"``).
-    ramp_windows : iterable of str or pandas.Timedelta
-        Ramp windows (each at least the profile step; see ``load_statistics``).
+    ramp_windows : iterable of str or pandas.Timedelta, optional
+        Ramp windows (each at least the profile step; see ``load_statistics``).  Default:
+        those of :data:`DEFAULT_RAMP_WINDOWS` (1 min, 15 min, 1 h, 4 h) that are whole
+        multiples of the step and fit twice in the span, e.g. 1 min and 15 min for a
+        1-min hall hour, 1 h and 4 h for an hourly year.
     threshold : pint.Quantity, optional
         Level for the ``hours_above_threshold_h`` / ``longest_run_above_threshold_h``
         columns.
@@ -126,8 +147,9 @@ def member_statistics(
         As :func:`gridlink.stats.load_statistics`.
     """
     frame = _members(members)
+    windows = _default_windows(frame) if ramp_windows is None else tuple(ramp_windows)
     profiles = {str(c): _member_series(frame, c) for c in frame.columns}
-    table = load_statistics(profiles, ramp_windows=tuple(ramp_windows), threshold=threshold)
+    table = load_statistics(profiles, ramp_windows=windows, threshold=threshold)
     table.index = pd.Index(list(frame.columns), name="member")
     return table
 
@@ -135,15 +157,17 @@ def member_statistics(
 def statistics_band(
     members: FacilityEnsemble | AnnualEnsemble | pd.DataFrame,
     *,
-    ramp_windows: Iterable[str | pd.Timedelta] = ("1min", "15min"),
+    ramp_windows: Iterable[str | pd.Timedelta] | None = None,
     threshold: pint.Quantity | None = None,
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
 ) -> pd.DataFrame:
     """P10/P50/P90 over the members of every planner statistic.
 
     Each statistic is computed on each member's own profile and the quantiles are taken
-    across members: the P90 of the peak is the 90th percentile of the N member peaks,
-    not the peak of the pointwise P90 band (which is higher: no member follows the band).
+    across members: the P90 of the peak is the 90th percentile of the N member peaks.
+    The highest value of the pointwise P90 band is never above it (every member's
+    series lies below its own peak, and quantiles keep that order) and usually below,
+    because members peak at different times: a peak read off the band understates it.
 
     Parameters
     ----------
@@ -286,7 +310,7 @@ class AnnualEnsemble:
         The scenario (its own ``seed`` is replaced by each member's).
     root_seed : int
     seeds : tuple of int, length N
-        Member seeds (:func:`traces.ensemble.member_seeds`).
+        Member seeds (:func:`traces.facility.ensemble.member_seeds`).
     pcc_mw : pandas.DataFrame, shape (M, N)
         Each member's PCC load at ``freq`` (energy-preserving means) [MW]; UTC index,
         columns ``0..N-1`` named ``member``, ``attrs["unit"] == "MW"``.
@@ -499,6 +523,13 @@ def plot_band(
     ax.set_xlabel("time [UTC]")
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", fontsize=8)
+    # the axis is scaled to the data: state the band's width relative to the median so a
+    # narrow band drawn large is not read as a large spread
+    rel = ((b["p90"] - b["p10"]) / b["p50"]).to_numpy()
+    ax.text(0.99, 0.02, f"P10-P90 width: mean {100 * np.nanmean(rel):.2g} %, "
+            f"max {100 * np.nanmax(rel):.2g} % of P50", transform=ax.transAxes,
+            ha="right", va="bottom", fontsize=8,
+            bbox={"facecolor": "white", "alpha": 0.8, "lw": 0})  # fmt: skip
     if title:
         ax.set_title(title, fontsize=10)
     return _save(fig, path)
@@ -548,6 +579,8 @@ def plot_ldc_band(
             ax.errorbar(hrs[keep], p50, yerr=err, fmt="o", color="black", ms=4, capsize=3,
                         label="demand exceeded H h (P10-P90)")  # fmt: skip
             for h, v in zip(hrs[keep], p50, strict=True):
+                if lim is None:
+                    break  # label the points on the zoomed panel only
                 ax.annotate(f"{h:g} h: {v:.2f}", (h, v), textcoords="offset points",
                             xytext=(6, 6), fontsize=7)  # fmt: skip
         ax.set_xlabel("hours the load is exceeded [h]")
