@@ -1,4 +1,4 @@
-"""Held-out fidelity with the issue-16 protocol (traces.protocol); prints the tables of docs/fidelity.md.
+"""Held-out fidelity with the issue-16 protocol (traces.measured.protocol); prints the tables of docs/fidelity.md.
 
 Usage (from the repository root, data beside it in ../shared/data)::
 
@@ -23,17 +23,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from traces.model.posterior_ensemble import fit_ensemble_configuration
-from traces.fidelity import fidelity_metrics
-from traces.ingest import find_bundles, load_bundle
-from traces.protocol import (
+from traces.measured.fidelity import fidelity_metrics
+from traces.measured.ingest import find_bundles, load_bundle
+from traces.measured.protocol import (
     CANDIDATES,
     PROTOCOL_METHODS,
     evaluate_protocol,
     fold_features,
     protocol_table,
 )
-from traces.surrogate import fit_latency_model
+from traces.model.posterior_ensemble import fit_ensemble_configuration
+from traces.workload.surrogate import fit_latency_model
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = [ROOT.parent / "shared" / "data" / d for d in ("powertrace_sim", "powertrace_sim_incoming")]

@@ -76,6 +76,6 @@ def config_id() -> str:
 @pytest.fixture(scope="session")
 def cfg(config_id: str):
     """That configuration, loaded from the package."""
-    from traces.registry import load_configuration
+    from traces.model.registry import load_configuration
 
     return load_configuration(config_id)

@@ -1,4 +1,4 @@
-"""Out-of-envelope warnings (traces.envelope) on real bundles and in the facility result."""
+"""Out-of-envelope warnings (traces.model.envelope) on real bundles and in the facility result."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from traces.envelope import check_envelope, merge_flags, training_envelope, warn_envelope
 from traces.facility import FacilitySpec, WorkloadScenario, simulate_facility
-from traces.ingest import load_bundle
-from traces.schedule import RequestSchedule
+from traces.measured.ingest import load_bundle
+from traces.model.envelope import check_envelope, merge_flags, training_envelope, warn_envelope
+from traces.workload.schedule import RequestSchedule
 
 
 def test_envelope_of_sharegpt_flags_the_agentic_replay(
@@ -30,7 +30,7 @@ def test_envelope_of_sharegpt_flags_the_agentic_replay(
     assert flags["prompt_tokens"]["value"] == 31_500  # README: inputs up to 31,500
     inside = RequestSchedule.from_bundle(train)
     assert check_envelope(env, inside) == {}
-    with caplog.at_level(logging.WARNING, logger="traces.envelope"):
+    with caplog.at_level(logging.WARNING, logger="traces.model.envelope"):
         warn_envelope(merge_flags({}, flags))
     text = " ".join(r.getMessage() for r in caplog.records)
     assert "prompt_tokens up to 31500 tokens" in text
@@ -55,7 +55,7 @@ def test_facility_result_carries_the_flag(caplog) -> None:
 
     ok = simulate_facility(spec(512), method="tdp", progress=False)
     assert not ok.out_of_envelope
-    with caplog.at_level(logging.WARNING, logger="traces.envelope"):
+    with caplog.at_level(logging.WARNING, logger="traces.model.envelope"):
         far = simulate_facility(spec(20_000), method="tdp", progress=False)
     assert far.out_of_envelope
     flag = far.metadata["out_of_envelope"]["qwen3-8b_A100_tp1:prompt_tokens"]

@@ -1,4 +1,4 @@
-"""Tests of traces.ingest against the real powertrace_sim bundles and a legacy fixture.
+"""Tests of traces.measured.ingest against the real powertrace_sim bundles and a legacy fixture.
 
 Expected values come from shared/data/powertrace_sim/README.md (per-bundle table and quirks)
 or are recomputed here independently from the raw files with the csv/json modules.
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from traces.ingest import (
+from traces.measured.ingest import (
     BundleError,
     BundleGapError,
     MeasuredBundle,

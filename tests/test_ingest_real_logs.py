@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from traces.ingest import BundleError, find_bundles, load_bundle
-from traces.schedule import RequestSchedule, ScheduleError
+from traces.measured.ingest import BundleError, find_bundles, load_bundle
+from traces.workload.schedule import RequestSchedule, ScheduleError
 
 PDT = timedelta(hours=-7)
 
@@ -39,7 +39,7 @@ def test_agentic_bundle_loads_with_early_request_aligned(agentic_dir: Path, capl
     t0 = _first_power_epoch(agentic_dir)
     early = t0 - raw["request_timestamps"][0]
     assert 0 < early < 0.25  # README: first request 0.04 s before the first power sample
-    with caplog.at_level(logging.INFO, logger="traces.ingest"):
+    with caplog.at_level(logging.INFO, logger="traces.measured.ingest"):
         b = load_bundle(agentic_dir)
     assert any("aligned to it" in r.getMessage() for r in caplog.records)
     assert b.metadata["n_requests_aligned"] == 1

@@ -1,4 +1,4 @@
-"""Tests of the work ledger (traces.ledger): hand calculations and the engine log counters.
+"""Tests of the work ledger (traces.workload.ledger): hand calculations and the engine log counters.
 
 The engine comparisons drive the ledger with the measured request times, tokens and TTFTs
 (:func:`measured_timeline`) and the engine counters' mean TBT, so the comparison tests the
@@ -18,16 +18,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from traces.ingest import load_bundle
-from traces.ledger import (
+from traces.measured.ingest import load_bundle
+from traces.workload.ledger import (
     LEDGER_COLUMNS,
     cached_prompt_tokens,
     measured_timeline,
     simulate_work,
     work_ledger,
 )
-from traces.schedule import RequestSchedule
-from traces.surrogate import LatencyModel, SurrogateError, estimate_tbt, features_for_schedule
+from traces.workload.schedule import RequestSchedule
+from traces.workload.surrogate import (
+    LatencyModel,
+    SurrogateError,
+    estimate_tbt,
+    features_for_schedule,
+)
 
 START = pd.Timestamp("2026-01-01T00:00:00Z")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from traces.measured.evaluate import heldout_features
+from traces.measured.ingest import load_bundle
 from traces.model.posterior_ensemble import PosteriorEnsemble, fit_ensemble_configuration
-from traces.evaluate import heldout_features
-from traces.ingest import load_bundle
 
 
 def test_ensemble_averages_member_posteriors(h100_r4_dir: Path) -> None:

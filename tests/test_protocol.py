@@ -1,4 +1,4 @@
-"""Tests of the evaluation protocol (traces.protocol) on the real bundles."""
+"""Tests of the evaluation protocol (traces.measured.protocol) on the real bundles."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from traces.evaluate import Split
-from traces.ingest import find_bundles, load_bundle
-from traces.protocol import evaluate_protocol, make_folds, select_for_split
+from traces.measured.evaluate import Split
+from traces.measured.ingest import find_bundles, load_bundle
+from traces.measured.protocol import evaluate_protocol, make_folds, select_for_split
 
 
 class HeldOutGuard:

@@ -1,4 +1,4 @@
-"""Tests of the work-to-power model (traces.work_power): a hand-built surface and real bundles."""
+"""Tests of the work-to-power model (traces.model.work_power): a hand-built surface and real bundles."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from traces.fidelity import fidelity_metrics
-from traces.ingest import find_bundles, load_bundle
-from traces.ledger import LEDGER_COLUMNS
-from traces.surrogate import WorkloadFeatures, fit_latency_model
-from traces.work_power import WorkPowerError, WorkPowerModel, bundle_work_features
+from traces.measured.fidelity import fidelity_metrics
+from traces.measured.ingest import find_bundles, load_bundle
+from traces.model.work_power import WorkPowerError, WorkPowerModel, bundle_work_features
+from traces.workload.ledger import LEDGER_COLUMNS
+from traces.workload.surrogate import WorkloadFeatures, fit_latency_model
 
 START = pd.Timestamp("2026-01-01T00:00:00Z")
 

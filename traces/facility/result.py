@@ -20,7 +20,7 @@ import pandas as pd
 from traces import DT_S
 from traces.facility.spec import FacilitySpec, _is_multiple
 from traces.facility.traffic import AZURE_ATTRIBUTION
-from traces.envelope import merge_flags, warn_envelope
+from traces.model.envelope import merge_flags, warn_envelope
 from traces.timeseries import resample_energy
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -53,7 +53,7 @@ class RackChunk:
     arrivals: np.ndarray
     methods: dict[str, np.ndarray] = field(default_factory=dict)
     server_methods: dict[str, np.ndarray] = field(default_factory=dict)
-    #: Out-of-envelope flags of the rack's schedules (traces.envelope.merge_flags keys).
+    #: Out-of-envelope flags of the rack's schedules (traces.model.envelope.merge_flags keys).
     out_of_envelope: dict[str, Any] = field(default_factory=dict)
 
 

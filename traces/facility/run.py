@@ -58,7 +58,7 @@ import numpy as np
 from traces.facility.result import FacilityResult, RackChunk, assemble
 from traces.facility.spec import METHODS, FacilityConfigError, FacilitySpec
 from traces.facility.traffic import _power_rng, _replica_streams, replica_schedule, shared_intensity
-from traces.envelope import check_envelope, merge_flags
+from traces.model.envelope import check_envelope, merge_flags
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from distributed import Client, LocalCluster
@@ -179,7 +179,7 @@ def _features(
     names = getattr(cfg, "feature_names", None)
     extra = names is None or any(n not in ("active", "delta_active") for n in names)
     if names is not None and needs_ledger(names):  # work-ledger features (issue 16)
-        from traces.ledger import simulate_work
+        from traces.workload.ledger import simulate_work
 
         return simulate_work(
             schedule, cfg.latency, max_batch=spec.max_batch, rng=rng, duration_s=spec.horizon_s

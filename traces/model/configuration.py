@@ -70,7 +70,7 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "f2": ("active", "delta_active"),
     "f4": ("active", "delta_active", "prefill_tokens", "decode_rate"),
     "f4l": ("active", "delta_active", "log1p_prefill_tokens", "log1p_decode_rate"),
-    # work ledger (traces.ledger): tokens prefilled / emitted per step and resident KV
+    # work ledger (traces.workload.ledger): tokens prefilled / emitted per step and resident KV
     "fl": (
         "active",
         "delta_active",
@@ -80,7 +80,7 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     ),
 }
 
-#: Extra columns that only the work ledger provides (``traces.ledger.simulate_work``).
+#: Extra columns that only the work ledger provides (``traces.workload.ledger.simulate_work``).
 LEDGER_FEATURES: frozenset[str] = frozenset(
     {"prefilled_tokens", "decoded_tokens", "n_prefill", "n_decode", "kv_tokens"}
 )
@@ -568,7 +568,7 @@ class FittedConfiguration:
             )
         gen = _rng(rng)
         if needs_ledger(self.feature_names):
-            from traces.ledger import simulate_work
+            from traces.workload.ledger import simulate_work
 
             feats = simulate_work(schedule, self.latency_model(), max_batch=max_batch, rng=gen)
         else:
@@ -576,7 +576,7 @@ class FittedConfiguration:
                 schedule, self.latency_model(), max_batch=max_batch, rng=gen
             )
         p, states, n_clip = self.generate_from_features(feats, rng=gen, return_details=True)
-        from traces.envelope import check_envelope, merge_flags, warn_envelope
+        from traces.model.envelope import check_envelope, merge_flags, warn_envelope
 
         envelope = (getattr(self, "provenance", None) or {}).get("envelope")
         warn_envelope(

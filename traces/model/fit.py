@@ -159,7 +159,7 @@ def training_features(
 
     sched = RequestSchedule.from_bundle(bundle)
     if needs_ledger(FEATURE_SETS[feature_set]):
-        from traces.ledger import simulate_work
+        from traces.workload.ledger import simulate_work
 
         cached = bundle.requests["n_cached"].to_numpy() if "n_cached" in bundle.requests else None
         if cached is not None:
@@ -335,7 +335,7 @@ def choose_overlap(
     parts.append(poisson(rate * 2.0, hours * 600.0, heavy, rng=rng))  # long, saturating requests
     sched = RequestSchedule.concat(parts)
     if needs_ledger(cfg.feature_names):
-        from traces.ledger import simulate_work
+        from traces.workload.ledger import simulate_work
 
         wf = simulate_work(sched, cfg.latency, rng=rng)
     else:
@@ -394,7 +394,7 @@ def fit_configuration(
         f2 = (A_t, dA_t) (paper); f4 adds the surrogate's ``prefill_tokens`` and
         ``decode_rate``; f4l adds them as ``log(1 + x)``; fl adds ``log(1 + x)`` of the
         work ledger's prefilled and emitted tokens per step and resident KV tokens
-        (:mod:`traces.ledger`).
+        (:mod:`traces.workload.ledger`).
     seed : int, default 0
         Seeds the mixture, the surrogate draws, the classifier and the sampler check.
     max_epochs : int, default 60
@@ -536,7 +536,7 @@ def fit_configuration(
             "power_limit_w = enforced limit from the power log when recorded"
         ),
     }
-    from traces.envelope import training_envelope
+    from traces.model.envelope import training_envelope
 
     prov["envelope"] = training_envelope(bundles, [x[:, 0] for x in first_draw])
     if baseline_stats:

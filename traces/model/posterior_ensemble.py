@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -24,7 +24,7 @@ __all__ = ["PosteriorEnsemble", "fit_ensemble_configuration"]
 
 
 class PosteriorEnsemble:
-    """Several :class:`~traces.classifier.StateClassifier` fits over one state space.
+    """Several :class:`~traces.states.classifier.StateClassifier` fits over one state space.
 
     Offers the inference interface a :class:`~traces.model.FittedConfiguration` uses
     (``n_states``, ``n_features_``, ``predict_proba_many``, ``iter_proba_many``) and
@@ -52,10 +52,13 @@ class PosteriorEnsemble:
     def predict_proba_many(self, xs: Sequence[np.ndarray], **kwargs: Any) -> list[np.ndarray]:
         """Mean member posterior per sequence, each (T_i, K)."""
         xs = list(xs)
-        total = None
-        for m in self.members:
+        total = [
+            np.asarray(p, dtype=np.float64)
+            for p in self.members[0].predict_proba_many(xs, **kwargs)
+        ]
+        for m in self.members[1:]:
             p = m.predict_proba_many(xs, **kwargs)
-            total = p if total is None else [a + b for a, b in zip(total, p, strict=True)]
+            total = [a + b for a, b in zip(total, p, strict=True)]
         return [t / len(self.members) for t in total]
 
     def iter_proba_many(self, xs: Any, **kwargs: Any) -> Iterator[tuple[int, np.ndarray]]:
@@ -64,6 +67,20 @@ class PosteriorEnsemble:
         kwargs.pop("batch_windows", None)
         kwargs.pop("device", None)
         yield from enumerate(self.predict_proba_many(xs, **kwargs))
+
+    def state_tensors(self) -> dict[str, Any]:
+        """Not available: an ensemble is not stored (``FittedConfiguration.save`` keeps one
+        classifier).
+
+        Raises
+        ------
+        ValueError
+            Always; save a single-classifier fit (``fit_configuration``) instead.
+        """
+        raise ValueError(
+            "PosteriorEnsemble cannot be saved: FittedConfiguration.save stores one classifier; "
+            "save a single-classifier fit (traces.model.fit.fit_configuration) instead"
+        )
 
 
 def fit_ensemble_configuration(
@@ -74,7 +91,7 @@ def fit_ensemble_configuration(
     mixture_seed: int | None = 0,
     **fit_kwargs: Any,
 ) -> Any:
-    """:func:`traces.fit.fit_configuration` with an ensemble of ``n_members`` classifiers.
+    """:func:`traces.model.fit.fit_configuration` with an ensemble of ``n_members`` classifiers.
 
     The first member is the ordinary fit with ``seed`` (latency model, sampler choice and
     provenance come from it; the mixture uses ``mixture_seed``, 0 by default, so that the
@@ -89,8 +106,8 @@ def fit_ensemble_configuration(
         ``classifier`` is a :class:`PosteriorEnsemble`; ``provenance["ensemble"]`` lists
         the member seeds.
     """
-    from traces.classifier import StateClassifier
-    from traces.fit import fit_configuration, training_features
+    from traces.model.fit import fit_configuration, training_features
+    from traces.states.classifier import StateClassifier
 
     if n_members < 1:
         raise ValueError(f"n_members must be >= 1, got {n_members}")
@@ -124,7 +141,9 @@ def fit_ensemble_configuration(
         }
         members.append(StateClassifier(cfg.mixture.n_states_, **ckw).fit(xs, ys))
         seeds.append(s)
-    cfg.classifier = PosteriorEnsemble(members)
+    # duck-typed for inference (n_states, n_features_, predict_proba_many, iter_proba_many);
+    # FittedConfiguration.save refuses it with a clear error (state_tensors)
+    cfg.classifier = cast("StateClassifier", PosteriorEnsemble(members))
     cfg.provenance["ensemble"] = {"n_members": n_members, "member_seeds": [int(seed), *seeds]}
     logger.info("%s: posterior ensemble of %d classifiers", cfg.config_id, n_members)
     return cfg

@@ -100,7 +100,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("give --config-id and --bundle (or --heldout and --data-root)")
         path = Path(config_id)
         if path.exists():
-            from traces.model import FittedConfiguration
+            from traces.model.configuration import FittedConfiguration
 
             config = FittedConfiguration.load(path)
         else:

@@ -1,6 +1,6 @@
 """Evaluation protocol fixed before scoring, with validation-only method selection (issue 16).
 
-The protocol (decided before any test score was looked at; :mod:`traces.evaluate` keeps
+The protocol (decided before any test score was looked at; :mod:`traces.measured.evaluate` keeps
 the earlier 70/30 protocol for comparison):
 
 1. **Folds.**  A configuration with several traces: leave-one-trace-out (each trace is the
@@ -15,14 +15,14 @@ the earlier 70/30 protocol for comparison):
    passed to the selection at all (``tests/test_protocol.py`` passes a guard object that
    raises on any access).  The chosen method is scored on the test fold as ``"selected"``.
 3. **Features end to end.**  The test trace's own schedule runs through the batching
-   surrogate and the work ledger (:mod:`traces.ledger`) with a latency model fitted on the
+   surrogate and the work ledger (:mod:`traces.workload.ledger`) with a latency model fitted on the
    training traces only; measured A_t and power of the test trace are used for scoring
    only.  The work-to-power model is fitted on the training traces' measured-timing
-   ledger (:func:`traces.work_power.bundle_work_features`).
+   ledger (:func:`traces.model.work_power.bundle_work_features`).
 4. **Seeds.**  ``fit_seeds`` refit the model per seed (the spread over fit seeds is the
    training randomness); each fit is scored with generation seed = fit seed.  Baselines
    and the work model are deterministic fits; their spread is the generation randomness.
-5. **Resolutions.**  Metrics (:func:`traces.fidelity.fidelity_metrics`) at the native
+5. **Resolutions.**  Metrics (:func:`traces.measured.fidelity.fidelity_metrics`) at the native
    250 ms and at non-overlapping 1 s means (the authors' convention), with the ACF over the
    same 12 s horizon (50 lags at 250 ms, 12 lags at 1 s).
 
@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from traces import DT_S
-from traces.evaluate import (
+from traces.measured.evaluate import (
     EvaluationError,
     Split,
     _replace_features,
@@ -51,10 +51,10 @@ from traces.evaluate import (
     make_splits,
     slice_bundle,
 )
-from traces.fidelity import fidelity_metrics
+from traces.measured.fidelity import fidelity_metrics
 
 if TYPE_CHECKING:
-    from traces.ingest import MeasuredBundle
+    from traces.measured.ingest import MeasuredBundle
 
 logger = logging.getLogger(__name__)
 
@@ -111,17 +111,17 @@ def fold_features(
     test: MeasuredBundle, latency: Any, *, rng: Any, max_batch: int = 64
 ) -> tuple[Any, dict[str, np.ndarray]]:
     """Surrogate features + work ledger for a whole test trace (same draws as
-    :func:`traces.evaluate.heldout_features`, so A_t is identical to it).
+    :func:`traces.measured.evaluate.heldout_features`, so A_t is identical to it).
 
     Returns
     -------
     (WorkloadFeatures, dict)
         Features (T,) with the ledger in ``extra``, and the phase counts for the LUT.
     """
-    from traces.baselines import timeline_phase_counts
-    from traces.ledger import work_ledger
-    from traces.schedule import RequestSchedule
-    from traces.surrogate import simulate_batching, workload_features
+    from traces.model.baselines import timeline_phase_counts
+    from traces.workload.ledger import work_ledger
+    from traces.workload.schedule import RequestSchedule
+    from traces.workload.surrogate import simulate_batching, workload_features
 
     gen = np.random.default_rng(rng)
     schedule = RequestSchedule.from_bundle(test)
@@ -147,14 +147,14 @@ def fold_features(
 def _latency(train: Sequence[MeasuredBundle]) -> Any:
     """Latency model on the training traces that hold decoding requests (an idle-prefix
     slice of a blocked fold has none; it still trains the power methods)."""
-    from traces.surrogate import fit_latency_model
+    from traces.workload.surrogate import fit_latency_model
 
     with_decode = [b for b in train if (b.requests["n_out"] >= 2).any()]
     return fit_latency_model(with_decode or list(train))
 
 
 def _fit_work(train: Sequence[MeasuredBundle], latency: Any) -> Any:
-    from traces.work_power import WorkPowerModel, bundle_work_features
+    from traces.model.work_power import WorkPowerModel, bundle_work_features
 
     data = [
         (bundle_work_features(b, latency=latency, timing="measured"), b.power_w.to_numpy())
@@ -165,7 +165,7 @@ def _fit_work(train: Sequence[MeasuredBundle], latency: Any) -> Any:
 
 def _default_factory(**fit_kwargs: Any) -> ModelFactory:
     def factory(train: list[Any], seed: int) -> Any:
-        from traces.fit import fit_configuration
+        from traces.model.fit import fit_configuration
 
         kwargs = {"latency": _latency(train), **fit_kwargs}
         return fit_configuration(train, seed=seed, **kwargs)
@@ -263,7 +263,7 @@ def select_method(
         ]
     else:
         inner = make_splits(train)
-    from traces.surrogate import SurrogateError
+    from traces.workload.surrogate import SurrogateError
 
     latencies, usable = [], []
     for fold in inner:

@@ -8,7 +8,7 @@ power meter's response, plus seeded residual noise::
     P_meter(t) = sum_{i=0}^{m-1} P_inst(t - d - i) / m                  (meter response)
     P(t) = P_meter(t) + sigma_{level(P_meter(t))} * e_t,  e_t AR(1), unit variance
 
-Work coordinates ``x_j`` (from :mod:`traces.ledger`, all >= 0, so a non-negative surface is
+Work coordinates ``x_j`` (from :mod:`traces.workload.ledger`, all >= 0, so a non-negative surface is
 monotone in the work):
 
 * ``busy`` - 1 when any request is in the batch or any token was processed in the step
@@ -54,7 +54,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from traces import DT_S
-from traces.ledger import LEDGER_COLUMNS
+from traces.workload.ledger import LEDGER_COLUMNS
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _ledger(features: Any) -> dict[str, np.ndarray]:
     if missing:
         raise WorkPowerError(
             f"features lack the work-ledger column(s) {missing}; build them with "
-            "traces.ledger.simulate_work (or bundle_work_features for a measured bundle)"
+            "traces.workload.ledger.simulate_work (or bundle_work_features for a measured bundle)"
         )
     cols = {c: np.asarray(extra[c], dtype=np.float64) for c in LEDGER_COLUMNS}
     shapes = {v.shape for v in cols.values()}
@@ -382,7 +382,8 @@ class WorkPowerModel:
             model.level_edges_w_ = np.asarray(data["level_edges_w"], dtype=np.float64)
             model.level_sigma_w_ = sigma
             model.phi_ = float(data["phi"])
-            model.power_range_w_ = tuple(float(v) for v in data["power_range_w"])
+            lo_w, hi_w = data["power_range_w"]
+            model.power_range_w_ = (float(lo_w), float(hi_w))
             model.envelope_ = {k: list(v) for k, v in data.get("envelope", {}).items()}
             model.train_rmse_w_ = float(data.get("train_rmse_w", float("nan")))
         except (KeyError, TypeError, ValueError) as exc:
@@ -408,13 +409,13 @@ def bundle_work_features(
 
     Parameters
     ----------
-    bundle : traces.ingest.MeasuredBundle
-    latency : traces.surrogate.LatencyModel, optional
+    bundle : traces.measured.ingest.MeasuredBundle
+    latency : traces.workload.surrogate.LatencyModel, optional
         Needed for ``timing="surrogate"`` and, with ``"measured"``, for the decode TBT when
         the bundle has neither ITLs nor an engine log.
     timing : {"measured", "surrogate"}
         ``"measured"``: the requests' logged TTFTs and the bundle's mean TBT
-        (:func:`traces.surrogate.estimate_tbt`) - the work the GPU actually did, for fitting
+        (:func:`traces.workload.surrogate.estimate_tbt`) - the work the GPU actually did, for fitting
         the power surface.  ``"surrogate"``: the batching surrogate with ``latency`` (what
         generation sees; the held-out protocol uses this).
     rng : numpy.random.Generator, int or None
@@ -424,7 +425,7 @@ def bundle_work_features(
 
     Returns
     -------
-    traces.surrogate.WorkloadFeatures
+    traces.workload.surrogate.WorkloadFeatures
         A_t, dA_t and the ledger in ``extra``; cached tokens from the request log's
         ``n_cached`` when present.
 
@@ -435,14 +436,14 @@ def bundle_work_features(
     """
     import pandas as pd
 
-    from traces.ledger import (
+    from traces.workload.ledger import (
         DEFAULT_MAX_NUM_BATCHED_TOKENS,
         measured_timeline,
         simulate_work,
         work_ledger,
     )
-    from traces.schedule import RequestSchedule
-    from traces.surrogate import SurrogateError, estimate_tbt, workload_features
+    from traces.workload.schedule import RequestSchedule
+    from traces.workload.surrogate import SurrogateError, estimate_tbt, workload_features
 
     budget = max_num_batched_tokens or int(
         ((bundle.manifest or {}).get("server") or {}).get(

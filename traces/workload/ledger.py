@@ -3,7 +3,7 @@
 The paper's features (A_t, dA_t; Eq 6) count the requests a server is working on.  They do
 not say how much work those requests are: a 31k-token agentic prompt and a 200-token chat
 prompt both add 1 to A_t.  The ledger adds, on the same grid as A_t, the token work of the
-batching surrogate's timeline (:class:`~traces.surrogate.BatchTimeline`):
+batching surrogate's timeline (:class:`~traces.workload.surrogate.BatchTimeline`):
 
 =====================  =============================================================  ========
 column                 meaning                                                        unit
@@ -64,8 +64,8 @@ import numpy as np
 import pandas as pd
 
 from traces import DT_S
-from traces.schedule import RequestSchedule
-from traces.surrogate import (
+from traces.workload.schedule import RequestSchedule
+from traces.workload.surrogate import (
     MAX_BATCH,
     BatchTimeline,
     LatencyModel,
@@ -278,14 +278,14 @@ def work_ledger(
     Parameters
     ----------
     timeline : BatchTimeline
-        From :func:`~traces.surrogate.simulate_batching` or :func:`measured_timeline`.
+        From :func:`~traces.workload.surrogate.simulate_batching` or :func:`measured_timeline`.
     n_cached : array_like of int, shape (N,), optional
         Cached prompt tokens per request (:func:`cached_prompt_tokens`); default none.
     max_num_batched_tokens : int
         vLLM's per-iteration token budget ``B`` (>= 1), default 8,192.
     duration_s : float, optional
         Horizon [s]; default ``timeline.duration_s``; ``T = ceil(duration_s / dt_s)`` as in
-        :func:`~traces.surrogate.workload_features`.
+        :func:`~traces.workload.surrogate.workload_features`.
     dt_s : float
         Grid step [s].
 
@@ -431,9 +431,9 @@ def simulate_work(
 ) -> WorkloadFeatures:
     """Surrogate features with the work ledger in ``extra`` (A_t, dA_t and the ledger).
 
-    The batching surrogate (:func:`~traces.surrogate.simulate_batching`) runs with TTFT
+    The batching surrogate (:func:`~traces.workload.surrogate.simulate_batching`) runs with TTFT
     drawn for each request's *uncached* prompt length (a prefix hit shortens prefill); the
-    random draws are the same as :func:`~traces.surrogate.features_for_schedule`'s, so
+    random draws are the same as :func:`~traces.workload.surrogate.features_for_schedule`'s, so
     without caching A_t is identical to it for the same ``rng``.
 
     Parameters

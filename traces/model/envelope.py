@@ -173,8 +173,8 @@ def configuration_envelope(
     schedules go through the stored latency model (seeds ``[seed, i, d]``), as generation
     would see them.
     """
-    from traces.schedule import RequestSchedule
-    from traces.surrogate import features_for_schedule
+    from traces.workload.schedule import RequestSchedule
+    from traces.workload.surrogate import features_for_schedule
 
     active = [
         features_for_schedule(
