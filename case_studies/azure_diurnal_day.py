@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--methods", default="model,tdp", help="comma-separated methods")
     ap.add_argument("--workers", type=int, default=None, help="dask workers")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--overwrite", action="store_true", help="replace the results of a run")
     args = ap.parse_args(argv)
 
     run = load_facility_config(args.config)
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> dict:
     table = interconnection_table(results)
     table.to_csv(args.out / "table3.csv", float_format="%.6g")
     for m, r in results.items():
-        r.write(args.out / m, meta=run.meta)
+        r.write(args.out / m, meta=run.meta, overwrite=args.overwrite)
     plot_pcc(results, args.out / "pcc.png", freq=spec.resolution)
     summary = {
         "title": run.meta.get("title"),

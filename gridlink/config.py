@@ -30,6 +30,7 @@ Example (TOML)::
     seed = 0
     resolution = "1min"
     method = "model"              # model | tdp | mean | lut
+    # allow_implausible = ["pue"] # accept a value outside its plausible range on purpose
 
     [flexibility]                 # optional (issue 15, docs/flexibility.md)
     gpu_power_cap_w = 350         # [W per GPU] nvidia-smi power limit, whole horizon
@@ -43,17 +44,20 @@ Example (TOML)::
     deferrable_share = 0.2        # latency-tolerant share of requests, in [0, 1]
     max_delay_h = 1.0             # [h]
     release = "deadline"          # or "window_end": hold deferred work to the window's end
+
+Numbers must be numbers (``pue = "1.3"`` and ``pue = true`` are refused), a duration
+needs a unit (``horizon = 120`` is refused: write ``"120s"`` or ``horizon_s = 120``),
+and YAML files may not repeat a key (docs/hardening.md).
 """
 
 from __future__ import annotations
 
 import logging
 import tomllib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import pandas as pd
 
 from traces.facility import (
     METHODS,
@@ -64,6 +68,7 @@ from traces.facility import (
     validate_configurations,
 )
 from traces.facility.flexibility import CurtailmentWindow, FlexibilitySpec
+from traces.fields import as_duration_s
 
 __all__ = ["ConfigError", "RunConfig", "load_facility_config", "parse_facility_config"]
 
@@ -94,7 +99,16 @@ _TABLES: dict[str, set[str]] = {
         "traffic_mode",
         "correlation",
     },
-    "run": {"horizon", "horizon_s", "seed", "resolution", "start", "method", "max_batch"},
+    "run": {
+        "horizon",
+        "horizon_s",
+        "seed",
+        "resolution",
+        "start",
+        "method",
+        "max_batch",
+        "allow_implausible",
+    },
     "flexibility": {"gpu_power_cap_w", "cap_sensitivity", "delay_threshold_s", "curtailment"},
     "meta": None,  # type: ignore[dict-item]  # free-form provenance (title, attribution, ...)
 }
@@ -159,6 +173,31 @@ def _flexibility(table: dict[str, Any], spec: FacilitySpec, where: str) -> Flexi
     return flex
 
 
+def _unique_key_loader() -> type:
+    """A ``yaml.SafeLoader`` that refuses duplicate keys (TOML does; YAML lets the last win)."""
+    import yaml
+
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: dict[Any, Any] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping",
+                        node.start_mark,
+                        f"duplicate key {key!r} (first at line {seen[key].line + 1}); keep one",
+                        key_node.start_mark,
+                    )
+                seen[key] = key_node.start_mark
+            return super().construct_mapping(node, deep=deep)
+
+    UniqueKeyLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, UniqueKeyLoader.construct_mapping
+    )
+    return UniqueKeyLoader
+
+
 def _read(path: Path) -> dict[str, Any]:
     suffix = path.suffix.lower()
     if not path.exists():
@@ -173,7 +212,7 @@ def _read(path: Path) -> dict[str, Any]:
         import yaml
 
         try:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
         if not isinstance(data, dict):
@@ -185,21 +224,12 @@ def _read(path: Path) -> dict[str, Any]:
 def _horizon_s(run: dict[str, Any], where: str) -> float:
     if "horizon" in run and "horizon_s" in run:
         raise ConfigError(f"{where}: [run] gives both horizon and horizon_s; keep one")
-    if "horizon_s" in run:
-        value = run["horizon_s"]
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(
-                f"{where}: [run] horizon_s must be a number of seconds, got {value!r}"
-            )
-        return float(value)
-    if "horizon" in run:
-        try:
-            return pd.Timedelta(str(run["horizon"])).total_seconds()
-        except ValueError as exc:
-            raise ConfigError(
-                f"{where}: [run] horizon {run['horizon']!r} is not a duration such as '1h', "
-                "'24h' or '15min'"
-            ) from exc
+    for key in ("horizon_s", "horizon"):
+        if key in run:
+            try:
+                return as_duration_s(run[key], key, error=ConfigError)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}: [run] {exc}") from exc
     raise ConfigError(f"{where}: [run] needs horizon (e.g. '1h') or horizon_s")
 
 
@@ -232,7 +262,11 @@ def _assignment(table: dict[str, Any], where: str) -> Assignment | str:
 
 
 def parse_facility_config(
-    data: dict[str, Any], *, source: str = "<dict>", check_registry: bool = True
+    data: dict[str, Any],
+    *,
+    source: str = "<dict>",
+    check_registry: bool = True,
+    allow_implausible: Sequence[str] = (),
 ) -> RunConfig:
     """Validate a config mapping (as read from TOML/YAML) into a :class:`RunConfig`.
 
@@ -246,6 +280,9 @@ def parse_facility_config(
     check_registry : bool
         Also load every assigned configuration from the registry (unknown ids and GPUs per
         server that are not a multiple of TP are reported here, before any work).
+    allow_implausible : sequence of str
+        Plausible-range keys accepted outside their range (added to ``[run]
+        allow_implausible``; see :data:`traces.fields.PLAUSIBLE`).
 
     Raises
     ------
@@ -281,6 +318,10 @@ def parse_facility_config(
             raise ConfigError(f"{where}: [facility] needs {key} (an integer >= 1)")
     work = dict(data.get("workload", {}))
     run = dict(data["run"])
+    if allow_implausible:
+        listed = run.get("allow_implausible", [])
+        listed = list(listed) if isinstance(listed, list | tuple) else [listed]
+        run["allow_implausible"] = [*listed, *allow_implausible]
     method = run.pop("method", "model")
     if method not in METHODS:
         raise ConfigError(f"{where}: [run] method must be one of {list(METHODS)}, got {method!r}")
@@ -317,14 +358,16 @@ def parse_facility_config(
     )  # fmt: skip
 
 
-def load_facility_config(path: str | Path, *, check_registry: bool = True) -> RunConfig:
+def load_facility_config(
+    path: str | Path, *, check_registry: bool = True, allow_implausible: Sequence[str] = ()
+) -> RunConfig:
     """Read and validate a TOML or YAML planner config file.
 
     Parameters
     ----------
     path : str or Path
         ``.toml``, ``.yaml`` or ``.yml`` file.
-    check_registry : bool
+    check_registry, allow_implausible
         See :func:`parse_facility_config`.
 
     Returns
@@ -337,4 +380,7 @@ def load_facility_config(path: str | Path, *, check_registry: bool = True) -> Ru
         With the file name, the table and the field in the message.
     """
     p = Path(path)
-    return parse_facility_config(_read(p), source=str(p), check_registry=check_registry)
+    return parse_facility_config(
+        _read(p), source=str(p), check_registry=check_registry,
+        allow_implausible=allow_implausible,
+    )  # fmt: skip

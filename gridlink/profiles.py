@@ -10,6 +10,7 @@ Times label the start of each interval (the value holds over ``[t, t + step)``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,13 +33,17 @@ def read_profile_frame(path: str | Path) -> pd.DataFrame:
     Raises
     ------
     ProfileFileError
-        Unknown file type, no time (index or ``time`` column), or naive times.
+        Unknown file type, no time (index or ``time`` column), naive times, a CSV row
+        whose time cannot be parsed (its line is named) or that lacks the UTC offset the
+        other rows carry.  CSV times are ISO 8601; mixed offsets (local time across a
+        DST change, as pandas writes it) are converted row by row.
     """
     path = Path(path)
     if path.suffix == ".parquet":
         frame = pd.read_parquet(path)
     elif path.suffix == ".csv":
-        frame = pd.read_csv(path, index_col=0, parse_dates=True)
+        frame = pd.read_csv(path, index_col=0)
+        frame.index = _parse_csv_times(frame.index, path)
     else:
         raise ProfileFileError(f"profile file {path}: expected a .parquet or .csv file")
     if not isinstance(frame.index, pd.DatetimeIndex):
@@ -55,6 +60,42 @@ def read_profile_frame(path: str | Path) -> pd.DataFrame:
     frame.index = frame.index.tz_convert("UTC")
     frame.index.name = "time"
     return frame
+
+
+_OFFSET = re.compile(r"\d\d:\d\d(?::\d\d(?:\.\d+)?)?\s*(?:Z|[+-]\d\d(?::?\d\d)?)$")
+
+
+def _parse_csv_times(raw: pd.Index, path: Path) -> pd.Index:
+    """The CSV's first column as UTC times: ISO 8601 with offsets, mixed offsets allowed.
+
+    Local times written by pandas across a DST change carry two UTC offsets
+    (``+01:00`` / ``+02:00``); each row is converted with its own offset.  Rows without
+    an offset are naive (refused unless every row is, then the caller's naive-time
+    message applies); a row that is no time names its line.
+    """
+    text = pd.Series(raw.astype(str), index=range(len(raw))).str.strip()
+    aware = text.str.contains(_OFFSET)
+    if not aware.any():
+        try:
+            return pd.DatetimeIndex(pd.to_datetime(text, format="ISO8601"), name=raw.name)
+        except (ValueError, TypeError):
+            return raw  # not times: the caller looks for a 'time' column
+    if not aware.all():
+        row = int(np.flatnonzero(~aware.to_numpy())[0])
+        raise ProfileFileError(
+            f"profile file {path}: line {row + 2} ({text.iloc[row]!r}) has no UTC offset while "
+            "other rows have one; write every time with its offset (ISO 8601, e.g. "
+            "'2025-03-30T01:00:00+01:00') or all in UTC"
+        )
+    parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        row = int(bad[0])
+        raise ProfileFileError(
+            f"profile file {path}: line {row + 2} ({text.iloc[row]!r}) is not an ISO 8601 time "
+            f"({bad.size} such row(s)); write times like '2025-03-30T01:00:00+01:00'"
+        )
+    return pd.DatetimeIndex(parsed, name=raw.name)
 
 
 def read_column(frame: pd.DataFrame, column: str, unit: str) -> pd.Series:

@@ -34,6 +34,7 @@ __all__ = [
     "series_with_unit",
     "declared_unit",
     "check_dimension",
+    "check_facility_mw",
     "check_units",
     "quantity",
 ]
@@ -156,7 +157,8 @@ def series_with_unit(series: pd.Series, unit: str) -> pd.Series:
     Returns
     -------
     pandas.Series, shape (T,)
-        Float64 copy with ``attrs["unit"] == unit``.
+        Float64 copy with ``attrs["unit"] == unit``; a unit suffix of the name follows
+        the declaration (``p_mw`` declared ``"kW"`` becomes ``p_kw``).
 
     Raises
     ------
@@ -166,6 +168,7 @@ def series_with_unit(series: pd.Series, unit: str) -> pd.Series:
     _parse_unit(unit, name="unit")  # UnitError for an unknown unit
     out = series.astype(np.float64).copy()
     out.attrs["unit"] = unit
+    out.name = _truthful_name(out.name, unit)
     return out
 
 
@@ -188,7 +191,8 @@ def series_to_magnitude(series: Any, unit: str, *, name: str) -> pd.Series:
     Returns
     -------
     pandas.Series
-        Float64 values in ``unit``, same index; ``attrs["unit"] == unit``.
+        Float64 values in ``unit``, same index; ``attrs["unit"] == unit``; a unit
+        suffix of the name follows the conversion (``site_kw`` -> ``site_mw``).
 
     Raises
     ------
@@ -207,7 +211,23 @@ def series_to_magnitude(series: Any, unit: str, *, name: str) -> pd.Series:
     out = series.astype(np.float64) * factor
     out.attrs = dict(series.attrs)
     out.attrs["unit"] = unit
+    out.name = _truthful_name(out.name, unit)
     return out
+
+
+def _truthful_name(name: Any, unit: str) -> Any:
+    """A Series name whose unit suffix follows ``unit`` (``site_kw`` -> ``site_mw``).
+
+    Used where gridlink itself declares or converts a Series' unit, so that the name it
+    carries on never contradicts ``attrs["unit"]`` (:func:`declared_unit` refuses that).
+    """
+    if isinstance(name, str) and "_" in name:
+        stem, suffix = name.rsplit("_", 1)
+        if suffix.lower() in _NAME_SUFFIX_UNITS and ureg.Unit(
+            _NAME_SUFFIX_UNITS[suffix.lower()]
+        ) != ureg.Unit(unit):
+            return f"{stem}_{unit.lower()}" if unit.lower() in _NAME_SUFFIX_UNITS else stem
+    return name
 
 
 def quantity(magnitude: Any, unit: str) -> pint.Quantity:
@@ -223,7 +243,7 @@ def declared_unit(series: pd.Series, *, name: str) -> str:
     series : pandas.Series
         A Series with ``series.attrs["unit"]`` set, or named with a unit suffix
         (``*_mw``, ``*_kw``, ``*_w``, ``*_gw``, ``*_mwh``; case-insensitive).
-        ``attrs["unit"]`` wins over the name.
+        When both declare a unit they must agree.
     name : str
         Argument name, used in error messages.
 
@@ -235,8 +255,8 @@ def declared_unit(series: pd.Series, *, name: str) -> str:
     Raises
     ------
     UnitError
-        If ``series`` is not a Series, declares no unit, or declares a unit pint
-        does not know.
+        If ``series`` is not a Series, declares no unit, declares a unit pint
+        does not know, or its name and ``attrs["unit"]`` contradict each other.
     """
     if isinstance(series, pint.Quantity):
         raise UnitError(
@@ -246,9 +266,17 @@ def declared_unit(series: pd.Series, *, name: str) -> str:
     if not isinstance(series, pd.Series):
         raise UnitError(f"{name}: expected a pandas Series, got {type(series).__name__}")
     declared = series.attrs.get("unit")
-    if declared is None and isinstance(series.name, str) and "_" in series.name:
-        suffix = series.name.lower().rsplit("_", 1)[-1]
-        declared = _NAME_SUFFIX_UNITS.get(suffix)
+    named = None
+    if isinstance(series.name, str) and "_" in series.name:
+        named = _NAME_SUFFIX_UNITS.get(series.name.lower().rsplit("_", 1)[-1])
+    if declared is not None and named is not None:
+        if _parse_unit(declared, name=name) != ureg.Unit(named):
+            raise UnitError(
+                f"{name}: the Series is named {series.name!r} (unit {named}) but "
+                f"attrs['unit'] = {declared!r}; the declarations contradict each other - "
+                "rename the Series or fix attrs['unit']"
+            )
+    declared = named if declared is None else declared
     if declared is None:
         raise UnitError(
             f"{name}: the Series declares no unit; set series.attrs['unit'] (e.g. 'MW') "
@@ -256,6 +284,59 @@ def declared_unit(series: pd.Series, *, name: str) -> str:
         )
     _parse_unit(declared, name=name)
     return str(declared)
+
+
+def check_facility_mw(
+    p_mw: Any,
+    name: str,
+    *,
+    nameplate_mw: float | None = None,
+    allow: Any = (),
+    error: type[Exception] = UnitError,
+) -> float:
+    """Refuse a facility PCC profile whose size is implausible (a unit mistake).
+
+    Parameters
+    ----------
+    p_mw : pandas.Series or numpy.ndarray
+        PCC power already converted to MW.
+    name : str
+        Argument or flag name for the message.
+    nameplate_mw : float, optional
+        The facility's nameplate (TDP-based) power [MW]; the peak must lie within
+        ``PLAUSIBLE["facility_p_mw_per_nameplate"]`` of it.
+    allow : collection of str
+        Override keys (``"facility_p_mw"``, ``"facility_p_mw_per_nameplate"``).
+    error : type of Exception
+        Exception class raised.
+
+    Returns
+    -------
+    float
+        The peak [MW].
+
+    Raises
+    ------
+    error
+        Peak above 10 GW (:data:`traces.fields.PLAUSIBLE` ``["facility_p_mw"]``: kW or W
+        labelled MW), or outside the plausible fraction of ``nameplate_mw``.
+    """
+    from traces.fields import allowed_keys, as_number, check_plausible
+
+    keys = allowed_keys(allow, error=error)
+    values = np.asarray(p_mw, dtype=np.float64)
+    peak = float(np.nanmax(values)) if values.size and np.isfinite(values).any() else 0.0
+    check_plausible(peak, "facility_p_mw", f"{name}: peak", allow=keys, error=error)
+    if nameplate_mw is not None:
+        plate = as_number(nameplate_mw, "nameplate_mw", error=error, unit="MW", gt=0)
+        check_plausible(
+            peak / plate,
+            "facility_p_mw_per_nameplate",
+            f"{name}: peak {peak:g} MW / nameplate {plate:g} MW",
+            allow=keys,
+            error=error,
+        )
+    return peak
 
 
 def check_dimension(unit: str, expected: str, *, name: str) -> None:

@@ -88,3 +88,20 @@ def test_the_workload_layer_knows_nothing_above_it() -> None:
                 assert not name.startswith(above) and name not in old_flat, (
                     f"{path.relative_to(ROOT)} imports {name}"
                 )
+
+
+@pytest.mark.parametrize("module", ["fields", "outputs"])
+def test_field_and_output_helpers_import_nothing_of_traces(module: str) -> None:
+    # The bottom of traces: the workload layer converts its inputs with traces.fields,
+    # so these two may not import any traces module (or gridlink) themselves.
+    path = ROOT / "traces" / f"{module}.py"
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""] if node.level == 0 else ["<relative import>"]
+        for name in names:
+            assert name.split(".")[0] not in ("traces", "gridlink", "<relative import>"), (
+                f"traces/{module}.py imports {name}"
+            )

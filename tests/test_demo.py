@@ -91,6 +91,20 @@ def test_demo_files(demo_out) -> None:
     assert "Table 3" in output
 
 
+def test_demo_names_the_files_where_they_end_up(demo_out) -> None:
+    # the demo is written into a staged folder and swapped in: every path it reports
+    # (summary, printed lines, the interconnection report) is under --out and exists
+    out, output = demo_out
+    summary = json.loads((out / "summary.json").read_text())
+    for name, path in summary["files"].items():
+        assert Path(path).parent in (out, out / "interconnection"), name
+        assert Path(path).exists(), name
+    report = Path(summary["interconnection"]["report"])
+    assert report == out / "interconnection" / "report.html" and report.is_file()
+    assert f"report: {report}" in output
+    assert ".tmp-" not in output
+
+
 def test_demo_grid_studies(demo_out) -> None:
     """The demo's feeder study and capacity-expansion test, checked against the hall run
     and by hand (flat TDP energy over the studied hours)."""

@@ -349,8 +349,9 @@ def test_cli_feeder_writes_tables_and_plot(tmp_path):
     from typer.testing import CliRunner
 
     from gridlink.cli.commands.feeder import register
+    from gridlink.cli.errors import HandledGroup
 
-    app = typer.Typer()
+    app = typer.Typer(cls=HandledGroup)  # the gridlink app's error handler (exit 2)
     register(app)
 
     @app.callback()

@@ -160,6 +160,13 @@ def test_bad_limits_and_networks_are_refused() -> None:
         DeferrableDemand(0.5, 1.0, 1.0, 1.0, backlog_cost_per_mwh_h=-1.0)
     with pytest.raises(PyPSAAdapterError, match="max_delay_h"):
         DeferrableDemand(share=0.5, p_max_mw=1.0, e_max_mwh=1.0, max_delay_h=float("nan"))
+    # strings and booleans are refused where numbers are meant (issue 13), not read as 0.5 / 1
+    with pytest.raises(PyPSAAdapterError, match=r"DeferrableDemand.share must be a number"):
+        DeferrableDemand(share="0.5", p_max_mw=1.0, e_max_mwh=1.0, max_delay_h=1.0)
+    with pytest.raises(PyPSAAdapterError, match=r"DeferrableDemand.p_max_mw must be a number"):
+        DeferrableDemand(share=0.5, p_max_mw=True, e_max_mwh=1.0, max_delay_h=1.0)
+    kept = DeferrableDemand(share=np.float64(0.5), p_max_mw=2, e_max_mwh=1.0, max_delay_h=1.0)
+    assert type(kept.share) is float and kept.p_max_mw == 2.0 and type(kept.p_max_mw) is float
     profile = _profile(np.full(96, 10.0))
     n = _network(1)
     with pytest.raises(PyPSAAdapterError, match="p_max_mw"):  # 3 MW arrive on average

@@ -124,8 +124,9 @@ def test_snapshots_finer_than_profile_hold_the_sample_and_offsets_split_samples(
     np.testing.assert_allclose(offset.loads_t.p_set["ai_facility"].to_numpy(), [15.0, 30.0])
 
 
-def test_gappy_weightings_cover_only_their_own_period() -> None:
-    # 2-hourly snapshots that each stand for 1 h (weighting 1): only the first hour counts
+def test_gappy_weightings_are_refused_and_spacing_weightings_book_all_energy() -> None:
+    # issue 13 (root cause 7): 2-hourly snapshots with PyPSA's default weighting 1 would
+    # book only the first hour of every two; that is refused, naming the weighting
     n = _network(pd.date_range("2025-01-01", periods=3, freq="2h"))
     prof = series_with_unit(
         pd.Series(
@@ -134,8 +135,13 @@ def test_gappy_weightings_cover_only_their_own_period() -> None:
         ),
         "MW",
     )
+    with pytest.raises(PyPSAAdapterError, match=r"snapshot_weightings.*1\.0 h.*2 h later"):
+        add_facility_load(n, prof, bus="b")
+    assert "ai_facility" not in n.loads.index
+    n.snapshot_weightings.loc[:, :] = 2.0
     add_facility_load(n, prof, bus="b")
-    np.testing.assert_allclose(n.loads_t.p_set["ai_facility"].to_numpy(), [0.0, 2.0, 4.0])
+    # hand calculation: means of (0, 1), (2, 3), (4, 5)
+    np.testing.assert_allclose(n.loads_t.p_set["ai_facility"].to_numpy(), [0.5, 2.5, 4.5])
 
 
 def test_profile_that_ends_early_names_the_first_missing_snapshot() -> None:

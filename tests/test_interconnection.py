@@ -263,7 +263,7 @@ def test_interconnection_command(tmp_path: Path, config_id: str) -> None:
     assert not list(tmp_path.glob(".report.tmp-*"))  # written atomically, nothing left over
     again = runner.invoke(app, args)
     assert again.exit_code == 2
-    assert "already exists" in again.output and "--overwrite" in again.output
+    assert "already holds results" in again.output and "--overwrite" in again.output
     assert len(again.output.strip().splitlines()) == 1
     bad = runner.invoke(app, [*args[:-6], "--out", str(tmp_path / "x"), "--event", "share=1.5"])
     assert bad.exit_code == 2 and "event.share" in bad.output

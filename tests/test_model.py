@@ -203,6 +203,13 @@ def test_save_load_round_trip(small_cfg: FittedConfiguration, tmp_path: Path) ->
     assert jp2.read_text() == jp.read_text()
 
 
+def _stamped(meta: dict) -> dict:
+    """A tampered JSON whose content checksum was recomputed (so deeper checks run)."""
+    from traces.model.configuration import content_sha256
+
+    return {**meta, "content_sha256": content_sha256(meta)}
+
+
 def test_tampered_artifacts_fail(small_cfg: FittedConfiguration, tmp_path: Path) -> None:
     jp = small_cfg.save(tmp_path)
     st = tmp_path / "qwen3-8b_H100_tp1.safetensors"
@@ -217,13 +224,13 @@ def test_tampered_artifacts_fail(small_cfg: FittedConfiguration, tmp_path: Path)
 
     meta = json.loads(good_json)
     meta["tensors"]["sha256"] = "0" * 64
-    jp.write_text(json.dumps(meta))
+    jp.write_text(json.dumps(_stamped(meta)))
     with pytest.raises(ArtifactError, match="checksum"):
         FittedConfiguration.load(jp)
 
     meta = json.loads(good_json)
     meta["schema_version"] = 99
-    jp.write_text(json.dumps(meta))
+    jp.write_text(json.dumps(_stamped(meta)))
     with pytest.raises(ArtifactError, match="schema_version"):
         FittedConfiguration.load(jp)
 
@@ -232,7 +239,7 @@ def test_tampered_artifacts_fail(small_cfg: FittedConfiguration, tmp_path: Path)
     meta["mixture"]["means_w"] = meta["mixture"]["means_w"][:3]
     meta["mixture"]["variances_w2"] = meta["mixture"]["variances_w2"][:3]
     meta["mixture"]["weights"] = [1 / 3] * 3
-    jp.write_text(json.dumps(meta))
+    jp.write_text(json.dumps(_stamped(meta)))
     with pytest.raises(ArtifactError, match="states"):
         FittedConfiguration.load(jp)
 
@@ -246,7 +253,7 @@ def test_tampered_artifacts_fail(small_cfg: FittedConfiguration, tmp_path: Path)
     st.write_bytes(foreign)
     meta = json.loads(good_json)
     meta["tensors"]["sha256"] = hashlib.sha256(foreign).hexdigest()
-    jp.write_text(json.dumps(meta))
+    jp.write_text(json.dumps(_stamped(meta)))
     with pytest.raises(ArtifactError, match="belongs to configuration 'other_H100_tp1'"):
         FittedConfiguration.load(jp)
     st.write_bytes(good_blob)

@@ -62,10 +62,14 @@ def test_series_to_magnitude_attrs_and_suffix():
     assert series_to_magnitude(by_name, "MW", name="s").tolist() == [3.0]
 
 
-def test_attrs_unit_wins_over_name():
+def test_contradicting_name_and_attrs_unit_refused():
+    # issue 13 (root cause 6): a Series named p_mw that says kW is refused, not resolved
     s = pd.Series([1.0], name="p_mw")
     s.attrs["unit"] = "kW"
-    assert declared_unit(s, name="s") == "kW"
+    with pytest.raises(UnitError, match=r"s: .*'p_mw'.*contradict"):
+        declared_unit(s, name="s")
+    s.attrs["unit"] = "megawatt"  # the same unit spelled out agrees with the name
+    assert declared_unit(s, name="s") == "megawatt"
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from gridlink.annual.scenario import AnnualError
+from traces.outputs import write_text
 
 
 @dataclass(frozen=True)
@@ -210,10 +211,7 @@ class ResponseCurve:
 
     def save(self, path: str | Path) -> Path:
         """Write the curve as JSON (``path``; parent folders created)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1), encoding="utf-8")
-        return path
+        return write_text(Path(path), json.dumps(self.to_dict(), indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> ResponseCurve:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import pandas as pd
 
+from traces.fields import allowed_keys, as_integer, as_number, check_plausible
+
 if TYPE_CHECKING:  # typing only; imported where it runs
     from traces.workload.schedule import TokenDistribution
 
@@ -129,6 +131,9 @@ class AnnualScenario:
     seed : int, default 0
     max_batch : int, default 64
         Continuous-batching limit of the surrogate.
+    allow_implausible : tuple of str
+        Plausible-range keys (``"pue"``, ``"it_base_kw_per_server"``) accepted outside
+        their range (:data:`traces.fields.PLAUSIBLE`).
     """
 
     fleet: Sequence[FleetPhase]
@@ -152,8 +157,17 @@ class AnnualScenario:
     pue: float = 1.3
     seed: int = 0
     max_batch: int = 64
+    allow_implausible: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        allow = allowed_keys(self.allow_implausible, error=AnnualError)
+        for key in ("rate_per_replica_rps", "growth_per_year", "holiday_factor", "correlation",
+                    "cv", "bin_s", "it_base_kw_per_server", "pue"):  # fmt: skip
+            object.__setattr__(self, key, as_number(getattr(self, key), key, error=AnnualError))
+        for key in ("days", "n_in_fixed", "n_out_fixed", "seed", "max_batch"):
+            object.__setattr__(self, key, as_integer(getattr(self, key), key, error=AnnualError))
+        for key in ("pue", "it_base_kw_per_server"):
+            check_plausible(getattr(self, key), key, key, allow=allow, error=AnnualError)
         start = _utc(self.start, name="start")
         object.__setattr__(self, "start", start)
         fleet = tuple(sorted(self.fleet, key=lambda p: p.start))

@@ -12,6 +12,7 @@ import logging
 import typer
 
 from gridlink.cli.commands import register_all
+from gridlink.cli.errors import HandledGroup
 
 app = typer.Typer(
     name="gridlink",
@@ -20,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is plain: units in brackets ([s], [req/s]) stay visible
+    cls=HandledGroup,
 )
 
 

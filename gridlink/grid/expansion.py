@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -59,7 +59,8 @@ import pandas as pd
 from gridlink.grid.pypsa import (
     add_facility_load,
 )
-from gridlink.units import series_to_magnitude, series_with_unit
+from gridlink.units import check_facility_mw, series_to_magnitude, series_with_unit
+from traces.fields import allowed_keys, as_number, check_plausible
 
 if TYPE_CHECKING:
     import pypsa
@@ -344,7 +345,11 @@ def example_network(
 
 # --------------------------------------------------------------------------- profiles
 def comparison_profiles(
-    profile: pd.Series, *, tdp_mw: float | None = None, label: str = "model"
+    profile: pd.Series,
+    *,
+    tdp_mw: float | None = None,
+    label: str = "model",
+    allow_implausible: Sequence[str] = (),
 ) -> dict[str, pd.Series]:
     """The usual comparison set: nameplate (TDP), flat mean, and the profile itself.
 
@@ -357,6 +362,9 @@ def comparison_profiles(
         profile at this level is included.  It must be at least the profile's peak.
     label : str, default "model"
         Key of the profile itself.
+    allow_implausible : sequence of str, default ()
+        ``["facility_p_mw_per_nameplate"]`` accepts a peak below 5 % of ``tdp_mw``
+        (:func:`gridlink.units.check_facility_mw`).
 
     Returns
     -------
@@ -366,7 +374,8 @@ def comparison_profiles(
     Raises
     ------
     ExpansionError
-        ``tdp_mw`` below the profile's peak (a nameplate cannot be exceeded).
+        ``tdp_mw`` not a positive number, below the profile's peak (a nameplate cannot
+        be exceeded: kW labelled MW?) or more than 20x the peak; a peak above 10 GW.
     """
     p = series_to_magnitude(profile, "MW", name="profile")
     if p.isna().any():
@@ -376,12 +385,15 @@ def comparison_profiles(
         )
     out: dict[str, pd.Series] = {}
     if tdp_mw is not None:
+        tdp_mw = as_number(tdp_mw, "tdp_mw", error=ExpansionError, unit="MW", gt=0)
         if tdp_mw < float(p.max()):
             raise ExpansionError(
                 f"tdp_mw={tdp_mw} is below the profile's peak {float(p.max()):.3f} MW; "
-                "pass the facility's nameplate power"
+                "pass the facility's nameplate power (or is the profile in kW labelled MW?)"
             )
         out["tdp"] = series_with_unit(pd.Series(float(tdp_mw), index=p.index), "MW")
+    check_facility_mw(p, "profile", nameplate_mw=tdp_mw, allow=allow_implausible,
+                      error=ExpansionError)  # fmt: skip
     out["mean"] = series_with_unit(pd.Series(float(p.mean()), index=p.index), "MW")
     out[label] = p
     return out
@@ -466,6 +478,23 @@ def _solve(n: pypsa.Network, label: str, solver: str, solver_options: Mapping[st
     return elapsed
 
 
+def _check_builds(
+    n: pypsa.Network, label: str, capacity_mw: pd.Series, allow: Sequence[str]
+) -> None:
+    """Refuse builds beyond ``PLAUSIBLE["expansion_build_per_peak"]`` x the system peak."""
+    peak = float(n.get_switchable_as_dense("Load", "p_set").sum(axis=1).max())
+    if peak <= 0:
+        return
+    for carrier, mw in capacity_mw.items():
+        check_plausible(
+            float(mw) / peak,
+            "expansion_build_per_peak",
+            f"case {label!r}: {carrier} build {float(mw):.4g} MW / system peak {peak:.4g} MW",
+            allow=allowed_keys(allow, error=ExpansionError),
+            error=ExpansionError,
+        )
+
+
 def _metrics(n: pypsa.Network, bus: str, facility: pd.Series, elapsed: float
              ) -> tuple[dict[str, float], pd.Series, pd.Series, pd.Series]:  # fmt: skip
     w = n.snapshot_weightings["generators"]
@@ -526,6 +555,7 @@ def run_expansion_study(
     include_baseline: bool = True,
     voll_usd_per_mwh: float = VOLL_USD_PER_MWH,
     keep_networks: bool = False,
+    allow_implausible: Sequence[str] = (),
 ) -> ExpansionResult:
     """Solve the same capacity expansion once per facility profile and compare.
 
@@ -563,6 +593,10 @@ def run_expansion_study(
         Value of lost load [USD/MWh].
     keep_networks : bool, default False
         Keep the solved networks in :attr:`ExpansionResult.networks`.
+    allow_implausible : sequence of str, default ()
+        Override keys of :data:`traces.fields.PLAUSIBLE`: ``"facility_p_mw"`` (a
+        facility peak above 10 GW), ``"expansion_build_per_peak"`` (a carrier built
+        beyond 100x the system's peak load).
 
     Returns
     -------
@@ -572,12 +606,18 @@ def run_expansion_study(
     ------
     ExpansionError
         No profiles, a user network without ``bus``, profiles that share no whole
-        hour, or a solve that is not optimal (status, condition and a hint).
+        hour, a solve that is not optimal (status, condition and a hint), or a build
+        beyond the plausible multiple of the system's peak load (a facility profile
+        in the wrong unit).
     gridlink.grid.pypsa.PyPSAAdapterError, gridlink.units.UnitError
         A profile that does not fit the network (see :func:`add_facility_load`).
     """
     if not profiles:
         raise ExpansionError("profiles: give at least one {label: profile}")
+    for key, prof in profiles.items():  # implausible sizes are refused before any solve
+        where = f"profiles[{key!r}]"
+        check_facility_mw(series_to_magnitude(prof, "MW", name=where), where,
+                          allow=allow_implausible, error=ExpansionError)  # fmt: skip
     if "no facility" in profiles:
         raise ExpansionError("profiles: the label 'no facility' is reserved for the baseline")
     if network is None:
@@ -604,10 +644,13 @@ def run_expansion_study(
         if profile is None:
             facility = pd.Series(0.0, index=n.snapshots)
         else:
-            facility = add_facility_load(n, profile, bus=bus).iloc[:, 0]
+            facility = add_facility_load(
+                n, profile, bus=bus, allow_implausible=allow_implausible
+            ).iloc[:, 0]
         _add_load_shedding(n, voll_usd_per_mwh)
         elapsed = _solve(n, label, solver, solver_options)
         metrics, cap, energy, price = _metrics(n, bus, facility, elapsed)
+        _check_builds(n, label, cap, allow_implausible)
         summary[label], caps[label], energies[label] = metrics, cap, energy
         prices[label], facility_cols[label] = price, facility
         if keep_networks:

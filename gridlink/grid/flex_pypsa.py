@@ -66,7 +66,6 @@ Wilkins, Kazhamiaka & Rajagopal (2026), §5.2 (power modulation, deferral).
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -81,6 +80,7 @@ from gridlink.grid.pypsa import (
     snapshot_periods_utc,
 )
 from gridlink.units import series_to_magnitude, series_with_unit
+from traces.fields import as_number
 
 if TYPE_CHECKING:
     import pypsa
@@ -108,17 +108,12 @@ _NS_PER_HOUR = 3_600_000_000_000
 def _check(
     value: float, name: str, *, low: float, low_ok: bool, high: float | None = None
 ) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise PyPSAAdapterError(f"DeferrableDemand.{name} must be a number, got {value!r}") from exc
-    bad = (
-        not math.isfinite(v) or (v < low if low_ok else v <= low) or (high is not None and v > high)
-    )
-    if bad:
-        rng = f"{'>=' if low_ok else '>'} {low}" + (f" and <= {high}" if high is not None else "")
-        raise PyPSAAdapterError(f"DeferrableDemand.{name} must be finite and {rng}, got {value!r}")
-    return v
+    """A ``DeferrableDemand`` number (:func:`traces.fields.as_number`: no strings or
+    booleans, finite, within the bounds)."""
+    return as_number(
+        value, f"DeferrableDemand.{name}", error=PyPSAAdapterError,
+        ge=low if low_ok else None, gt=None if low_ok else low, le=high,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -58,7 +58,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from gridlink.units import series_to_magnitude
+from gridlink.units import check_facility_mw, series_to_magnitude
+from traces.outputs import atomic_path
 
 if TYPE_CHECKING:  # pypsa is heavy; imported by callers that pass a Network
     import pypsa
@@ -166,8 +167,10 @@ def snapshot_periods_utc(
     PyPSAAdapterError
         Snapshots not datetimes, tz-aware, multi-period, not increasing, a
         non-positive weighting, overlapping periods (weighting longer than the gap
-        to the next snapshot, e.g. representative days), or a snapshot that does
-        not exist / is ambiguous in ``snapshot_tz``.
+        to the next snapshot, e.g. representative days), holes (weighting shorter
+        than the gap: 2-hourly snapshots with PyPSA's default weighting 1 would book
+        half the energy), ``objective`` weightings that differ from ``generators``,
+        or a snapshot that does not exist / is ambiguous in ``snapshot_tz``.
     """
     snaps = n.snapshots
     if isinstance(snaps, pd.MultiIndex):
@@ -202,7 +205,27 @@ def snapshot_periods_utc(
             f"n.snapshot_weightings['generators']: weighting {hours[bad[0]]} at snapshot "
             f"{snaps[bad[0]]} is not positive; each snapshot must stand for a positive duration [h]"
         )
+    objective = n.snapshot_weightings["objective"].to_numpy(dtype=np.float64)
+    differ = np.flatnonzero(~np.isclose(objective, hours, rtol=1e-9, atol=0.0))
+    if differ.size:
+        i = int(differ[0])
+        raise PyPSAAdapterError(
+            f"n.snapshot_weightings: 'objective' ({objective[i]} h) and 'generators' "
+            f"({hours[i]} h) differ at snapshot {snaps[i]} ({differ.size} snapshot(s)); the "
+            "facility's energy would be costed over another duration than it is booked. "
+            "Set both columns to the snapshot's duration [h]"
+        )
     ends = starts.asi8 + np.round(hours * _NS_PER_HOUR).astype(np.int64)
+    holes = np.flatnonzero(ends[:-1] < starts.asi8[1:])
+    if holes.size:
+        i = int(holes[0])
+        gap_h = (starts.asi8[i + 1] - starts.asi8[i]) / _NS_PER_HOUR
+        raise PyPSAAdapterError(
+            f"n.snapshot_weightings['generators']: snapshot {snaps[i]} stands for {hours[i]} h "
+            f"but the next snapshot is {gap_h:g} h later ({holes.size} snapshot(s) leave such "
+            "holes); the facility's energy in the holes would not be booked. Set the "
+            f"weightings to the snapshot spacing, e.g. n.snapshot_weightings.loc[:, :] = {gap_h:g}"
+        )
     overlap = np.flatnonzero(ends[:-1] > starts.asi8[1:])
     if overlap.size:
         i = int(overlap[0])
@@ -323,6 +346,7 @@ def add_facility_load(
     profile_tz: str | None = None,
     snapshot_tz: str = "UTC",
     carrier: str = FACILITY_CARRIER,
+    allow_implausible: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Add an AI facility (or several) to ``n`` as ``Load`` components with ``p_set``.
 
@@ -346,6 +370,10 @@ def add_facility_load(
         Zone the network's naive snapshots are written in.
     carrier : str, default :data:`FACILITY_CARRIER`
         Carrier of the added loads.
+    allow_implausible : sequence of str, default ()
+        ``["facility_p_mw"]`` accepts a facility peak above 10 GW (the plausible range
+        :data:`traces.fields.PLAUSIBLE`; above it the profile is most likely kW or W
+        labelled MW, and is refused).
 
     Returns
     -------
@@ -397,6 +425,12 @@ def add_facility_load(
             profile_tz=profile_tz,
             snapshot_tz=snapshot_tz,
             name=f"profile[{b!r}]" if len(items) > 1 else "profile",
+        )
+        check_facility_mw(
+            columns[load_name],
+            f"profile[{b!r}]" if len(items) > 1 else "profile",
+            allow=allow_implausible,
+            error=PyPSAAdapterError,
         )
 
     if carrier not in n.carriers.index:
@@ -481,8 +515,8 @@ def export_load_csv(
         frame = n.get_switchable_as_dense("Load", "p_set")[selected]
     frame.index.name = "snapshot"
     frame.columns.name = None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, date_format="%Y-%m-%dT%H:%M:%S")
+    with atomic_path(path) as tmp:  # a reader sees the old file or the whole new one
+        frame.to_csv(tmp, date_format="%Y-%m-%dT%H:%M:%S")
     logger.info("wrote %d snapshots x %d loads [MW] to %s", len(frame), frame.shape[1], path)
     return path
 
@@ -503,7 +537,7 @@ def export_network_netcdf(n: pypsa.Network, path: str | Path) -> Path:
         The written file; read back with ``pypsa.Network(path)``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n.export_to_netcdf(path)
+    with atomic_path(path) as tmp:
+        n.export_to_netcdf(tmp)
     logger.info("wrote network to %s", path)
     return path

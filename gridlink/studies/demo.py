@@ -42,6 +42,7 @@ from traces.facility import (
     WorkloadScenario,
     simulate_methods,
 )
+from traces.outputs import staged_folder
 
 __all__ = [
     "DEFAULT_CONFIG_ID",
@@ -104,6 +105,8 @@ class DemoOptions:
         Progress bars.
     grid_studies : bool
         Run the pandapower feeder study and the PyPSA capacity-expansion stress test.
+    overwrite : bool
+        Replace an existing non-empty ``out_dir`` as a whole (refused otherwise).
     """
 
     out_dir: Path = Path("gridlink-demo")
@@ -125,6 +128,7 @@ class DemoOptions:
     workers: int | None = None
     progress: bool = True
     grid_studies: bool = True
+    overwrite: bool = False
 
 
 @dataclass
@@ -369,6 +373,16 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
     -------
     DemoReport
     """
+    opts = options or DemoOptions()
+    final = Path(opts.out_dir)
+    with staged_folder(final, overwrite=opts.overwrite, name="out_dir") as out:
+        report = _run_demo_into(opts, out)
+    report.files = {k: final / Path(v).relative_to(out) for k, v in report.files.items()}
+    return report
+
+
+def _run_demo_into(opts: DemoOptions, out: Path) -> DemoReport:
+    """The demo's work, writing into ``out`` (the staged output folder)."""
     from gridlink.studies.planning import (
         aggregation_cv,
         interconnection_table,
@@ -380,9 +394,7 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
         plot_rack_heatmap,
     )
 
-    opts = options or DemoOptions()
-    out = Path(opts.out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    final = Path(opts.out_dir)
     spec = demo_spec(opts)
     timings: dict[str, float] = {}
     files: dict[str, Path] = {}
@@ -471,7 +483,9 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
     summary["units"] = {"peak_mw": "MW", "mean_mw": "MW", "max_ramp_mw_per_15min": "MW per 15 min"}
     summary["attribution"] = AZURE_ATTRIBUTION
     summary["timings_s"] = timings
-    summary["options"] = {k: v for k, v in asdict(opts).items() if k != "out_dir"}
+    summary["options"] = {
+        k: v for k, v in asdict(opts).items() if k not in ("out_dir", "overwrite")
+    }
 
     if opts.grid_studies:
         t0 = time.perf_counter()
@@ -490,12 +504,16 @@ def run_demo(options: DemoOptions | None = None) -> DemoReport:
         from gridlink.studies.interconnection.demo import demo_section
 
         facts, lines = demo_section(results["model"], out)
+        # the report is written into the staged folder; name where it will be
+        staged, shown = str(out / "interconnection"), str(final / "interconnection")
+        facts["report"] = str(facts["report"]).replace(staged, shown)
+        lines = [line.replace(staged, shown) for line in lines]
         summary["interconnection"] = {**facts, "lines": lines}
         files["interconnection_report"] = out / "interconnection" / "report.html"
         timings["interconnection_s"] = time.perf_counter() - t0
 
     files["summary"] = out / "summary.json"
-    summary["files"] = {k: str(v) for k, v in files.items()}
+    summary["files"] = {k: str(final / v.relative_to(out)) for k, v in files.items()}
     files["summary"].write_text(json.dumps(json_safe(summary), indent=2), encoding="utf-8")
     return DemoReport(
         table3=table3,

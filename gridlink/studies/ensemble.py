@@ -56,6 +56,7 @@ from traces.facility.ensemble import (
     pointwise_band,
     quantile_label,
 )
+from traces.outputs import atomic_path
 
 __all__ = [
     "EnsembleError",
@@ -472,9 +473,9 @@ def _save(fig: Any, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(p, dpi=120)
+    with atomic_path(p) as tmp:  # a failed save leaves the previous figure
+        fig.savefig(tmp, dpi=120, format=p.suffix.lstrip(".") or "png")
     plt.close(fig)
     return p
 

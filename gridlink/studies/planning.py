@@ -35,6 +35,7 @@ from traces.facility import (
     FacilitySpec,
     iter_racks,
 )
+from traces.outputs import atomic_path
 
 __all__ = [
     "TABLE3_COLUMNS",
@@ -400,9 +401,9 @@ def _save(fig: Any, path: str | Path) -> Path:
     import matplotlib.pyplot as plt
 
     p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
-    fig.savefig(p, dpi=120)
+    with atomic_path(p) as tmp:
+        fig.savefig(tmp, dpi=120, format=p.suffix.lstrip(".") or "png")
     plt.close(fig)
     return p
 

@@ -21,6 +21,7 @@ from traces import DT_S
 from traces.facility.spec import FacilitySpec, _is_multiple
 from traces.facility.traffic import AZURE_ATTRIBUTION
 from traces.model.envelope import merge_flags, warn_envelope
+from traces.outputs import staged_folder
 from traces.timeseries import resample_energy
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -216,7 +217,12 @@ class FacilityResult:
         return ds
 
     def write(
-        self, out_dir: str | Path, *, csv: bool = False, meta: Mapping[str, Any] | None = None
+        self,
+        out_dir: str | Path,
+        *,
+        csv: bool = False,
+        meta: Mapping[str, Any] | None = None,
+        overwrite: bool = False,
     ) -> dict[str, Path]:
         """Write the result: Parquet (and CSV on request) plus ``summary.json``.
 
@@ -227,15 +233,36 @@ class FacilityResult:
         when per-server series were kept, ``arrivals.parquet``, and ``summary.json``
         (spec, peak/mean/energy, provenance and attribution).
 
+        The folder is written as a whole (:func:`traces.outputs.staged_folder`): a
+        reader sees the previous result or the complete new one, never a part.
+
+        Parameters
+        ----------
+        overwrite : bool
+            Replace an existing non-empty ``out_dir`` as a whole (no stale files of an
+            earlier run stay beside the new ones); without it an existing result is
+            refused.
+
         Returns
         -------
         dict
             Name -> path of each file written.
+
+        Raises
+        ------
+        traces.outputs.OutputError
+            ``out_dir`` holds results and ``overwrite`` is false, or is not writable.
         """
+        with staged_folder(out_dir, overwrite=overwrite, name="out_dir") as tmp:
+            files = self._write_into(tmp, Path(out_dir), csv=csv, meta=meta)
+        return files
+
+    def _write_into(
+        self, out: Path, final: Path, *, csv: bool, meta: Mapping[str, Any] | None
+    ) -> dict[str, Path]:
+        """Write every file into ``out``; return their paths under ``final``."""
         import json
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         freq = self.spec.resolution
         racks = _resample(self.rack_it_kw, freq)
         racks.columns = [f"r{r:02d}_k{k:02d}_kw" for r, k in racks.columns]
@@ -262,11 +289,11 @@ class FacilityResult:
         for name, df in tables.items():
             df = df.copy()
             df.attrs = {}
-            files[name] = out / f"{name}.parquet"
-            df.to_parquet(files[name])
+            files[name] = final / f"{name}.parquet"
+            df.to_parquet(out / files[name].name)
             if csv:
-                files[f"{name}_csv"] = out / f"{name}.csv"
-                df.to_csv(files[f"{name}_csv"])
+                files[f"{name}_csv"] = final / f"{name}.csv"
+                df.to_csv(out / files[f"{name}_csv"].name)
         p = self.pcc_mw
         summary = {
             "method": self.method,
@@ -283,8 +310,10 @@ class FacilityResult:
             "meta": dict(meta or {}),
             "files": {k: str(v) for k, v in files.items()},
         }
-        files["summary"] = out / "summary.json"
-        files["summary"].write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+        files["summary"] = final / "summary.json"
+        (out / "summary.json").write_text(
+            json.dumps(summary, indent=2, default=str), encoding="utf-8"
+        )
         return files
 
     def levels_kw(self) -> dict[str, pd.DataFrame | pd.Series]:

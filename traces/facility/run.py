@@ -58,6 +58,7 @@ import numpy as np
 from traces.facility.result import FacilityResult, RackChunk, assemble
 from traces.facility.spec import METHODS, FacilityConfigError, FacilitySpec
 from traces.facility.traffic import _power_rng, _replica_streams, replica_schedule, shared_intensity
+from traces.fields import as_integer
 from traces.model.envelope import check_envelope, merge_flags
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -416,6 +417,14 @@ def rack_groups(
 # --------------------------------------------------------------------------------------
 
 
+def _check_parallel(workers: Any, scheduler: Any) -> None:
+    """Refuse bad ``workers`` / ``scheduler`` before any work."""
+    if workers is not None:
+        if scheduler is not None:
+            raise FacilityConfigError("give workers or scheduler, not both")
+        as_integer(workers, "workers", error=FacilityConfigError, ge=1)
+
+
 def _make_client(
     workers: int | None, scheduler: str | Client | None
 ) -> tuple[Client, LocalCluster | None]:
@@ -425,10 +434,15 @@ def _make_client(
     if scheduler is not None:
         if isinstance(scheduler, Client):
             return scheduler, None
-        return Client(scheduler), None
+        try:
+            return Client(scheduler), None
+        except (OSError, ValueError) as exc:  # unreachable, or not an address
+            raise FacilityConfigError(
+                f"scheduler: cannot connect to the dask scheduler {scheduler!r} ({exc}); give "
+                "a running scheduler's address such as 'tcp://host:8786', or use workers"
+            ) from exc
     assert workers is not None
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise FacilityConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    _check_parallel(workers, None)
     import dask
 
     # dask's nannies set MALLOC_TRIM_THRESHOLD_=65536 in their workers by default, which
@@ -582,6 +596,7 @@ def simulate_facility(
     """
     if method not in METHODS:
         raise FacilityConfigError(f"method must be one of {METHODS}, got {method!r}")
+    _check_parallel(workers, scheduler)
     replicas = validate_configurations(spec)
     logger.info(
         "simulating %d servers (%d racks) x %.0f s with method=%s, %s",
@@ -630,6 +645,7 @@ def simulate_methods(
     for m in methods:
         if m not in METHODS:
             raise FacilityConfigError(f"method must be one of {METHODS}, got {m!r}")
+    _check_parallel(workers, scheduler)
     replicas = validate_configurations(spec)
     collected: dict[int, RackChunk] = {}
     for ch in iter_racks(

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from traces import DT_S
+from traces.fields import allowed_keys, as_integer, as_number, check_plausible
 
 logger = logging.getLogger(__name__)
 
@@ -37,24 +38,17 @@ class FacilityConfigError(ValueError):
 
 
 def _positive_int(value: Any, name: str, *, allow_zero: bool = False) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise FacilityConfigError(f"{name} must be an integer, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
+    out = as_integer(value, name, error=FacilityConfigError)
+    if out < 0 or (out == 0 and not allow_zero):
         bound = ">= 0" if allow_zero else ">= 1"
         raise FacilityConfigError(f"{name} must be {bound}, got {value}; set a positive count")
-    return int(value)
+    return out
 
 
 def _finite(
     value: Any, name: str, *, error: type[FacilityConfigError] = FacilityConfigError
 ) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError) as exc:
-        raise error(f"{name} must be a number, got {value!r}") from exc
-    if not math.isfinite(out):
-        raise error(f"{name} must be finite, got {value!r}")
-    return out
+    return as_number(value, name, error=error)
 
 
 @dataclass(frozen=True)
@@ -201,11 +195,13 @@ class WorkloadScenario:
                 f"got {self.arrival!r}"
             )
         rate = _finite(self.rate_per_replica_rps, "scenario.rate_per_replica_rps")
+        object.__setattr__(self, "rate_per_replica_rps", rate)
         if rate <= 0:
             raise FacilityConfigError(
                 f"scenario.rate_per_replica_rps must be > 0 [requests/s], got {rate}"
             )
-        if _finite(self.cv, "scenario.cv") <= 0:
+        object.__setattr__(self, "cv", _finite(self.cv, "scenario.cv"))
+        if self.cv <= 0:
             raise FacilityConfigError(f"scenario.cv must be > 0, got {self.cv}")
         if self.azure_trace not in ("code", "conv"):
             raise FacilityConfigError(
@@ -218,9 +214,11 @@ class WorkloadScenario:
             )
         _positive_int(self.n_in_fixed, "scenario.n_in_fixed", allow_zero=True)
         _positive_int(self.n_out_fixed, "scenario.n_out_fixed")
-        if _finite(self.profile_interval_s, "scenario.profile_interval_s") <= 0:
+        for key in ("profile_interval_s", "intensity_bin_s"):
+            object.__setattr__(self, key, _finite(getattr(self, key), f"scenario.{key}"))
+        if self.profile_interval_s <= 0:
             raise FacilityConfigError("scenario.profile_interval_s must be > 0 [s]")
-        if _finite(self.intensity_bin_s, "scenario.intensity_bin_s") < DT_S:
+        if self.intensity_bin_s < DT_S:
             raise FacilityConfigError(
                 f"scenario.intensity_bin_s must be >= {DT_S} s, got {self.intensity_bin_s}"
             )
@@ -279,6 +277,9 @@ class FacilitySpec:
         UTC wall-clock time of t = 0.
     max_batch : int
         Continuous-batching limit of the surrogate (paper: 64).
+    allow_implausible : tuple of str
+        Keys of :data:`traces.fields.PLAUSIBLE` (``"pue"``, ``"it_base_kw_per_server"``)
+        whose value is meant although it lies outside the plausible range.
     """
 
     rows: int
@@ -296,8 +297,11 @@ class FacilitySpec:
     resolution: str = "1min"
     start: str | pd.Timestamp = "2024-05-16T00:00:00Z"
     max_batch: int = 64
+    allow_implausible: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        allow = allowed_keys(self.allow_implausible, error=FacilityConfigError)
+        object.__setattr__(self, "allow_implausible", tuple(sorted(allow)))
         _positive_int(self.rows, "rows")
         _positive_int(self.racks_per_row, "racks_per_row")
         _positive_int(self.servers_per_rack, "servers_per_rack")
@@ -324,16 +328,24 @@ class FacilitySpec:
         rho = _finite(self.correlation, "correlation")
         if not 0.0 <= rho <= 1.0:
             raise FacilityConfigError(f"correlation must lie in [0, 1], got {rho}")
+        object.__setattr__(self, "correlation", rho)
         base = _finite(self.it_base_kw_per_server, "it_base_kw_per_server")
         if base < 0:
             raise FacilityConfigError(
                 f"it_base_kw_per_server must be >= 0 [kW], got {base}; use 0 for GPU-only power"
             )
+        check_plausible(
+            base, "it_base_kw_per_server", "it_base_kw_per_server", allow=allow,
+            error=FacilityConfigError,
+        )  # fmt: skip
+        object.__setattr__(self, "it_base_kw_per_server", base)
         pue = _finite(self.pue, "pue")
         if pue < 1.0:
             raise FacilityConfigError(
                 f"pue must be >= 1 (facility power / IT power), got {pue}; a typical value is 1.1-1.5"
             )
+        check_plausible(pue, "pue", "pue", allow=allow, error=FacilityConfigError)
+        object.__setattr__(self, "pue", pue)
         try:
             start = pd.Timestamp(self.start)
         except (ValueError, TypeError) as exc:
@@ -426,6 +438,8 @@ class FacilitySpec:
         """Plain-JSON representation (for summaries and provenance)."""
         out = asdict(self)
         out["start"] = self.start.isoformat()  # type: ignore[union-attr]
+        if not out["allow_implausible"]:
+            del out["allow_implausible"]  # only an override in use is worth recording
         return out
 
 

@@ -53,6 +53,7 @@ from traces.model.baselines import (
     baselines_from_stats,
     timeline_phase_counts,
 )
+from traces.outputs import atomic_path
 
 if TYPE_CHECKING:
     from traces.measured.ingest import MeasuredBundle
@@ -534,6 +535,7 @@ def cached_evaluation(
         "model.baselines",
         "measured.fidelity",
         "measured.evaluate",
+        "fields",
     ):
         src = importlib.import_module(f"traces.{mod}").__file__
         if src:
@@ -557,10 +559,8 @@ def cached_evaluation(
     rows = evaluate_configuration(
         bundles, seeds=seeds, holdout_frac=holdout_frac, fit_kwargs=fit_kwargs, methods=methods
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    rows.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:  # concurrent runs and a full disk leave no half file
+        rows.to_csv(tmp, index=False)
     return rows
 
 

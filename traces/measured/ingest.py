@@ -90,7 +90,7 @@ import json
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +99,7 @@ import numpy as np
 import pandas as pd
 
 from traces import DT_S
+from traces.fields import allowed_keys, check_plausible
 
 __all__ = [
     "BundleError",
@@ -414,8 +415,41 @@ def _regular_grid(
     return series, info
 
 
+def _check_power_readings(
+    power_w: np.ndarray, path: Path, gpu: str | None, allow: Collection[str]
+) -> None:
+    """Refuse impossible board power: negative readings, or far above the GPU's TDP."""
+    negative = np.flatnonzero(power_w < 0)
+    if negative.size:
+        row = int(negative[0])
+        raise BundleError(
+            f"{path}: column {_POWER_COLUMN!r} has {negative.size} negative reading(s) of "
+            f"{power_w.size}, first at line {row + 2} ({power_w[row]:g} W); board power "
+            "cannot be negative - the log is corrupt or not an nvidia-smi power log"
+        )
+    from traces.model import GPU_TDP_W
+
+    if gpu is not None and gpu.upper() in GPU_TDP_W and power_w.size:
+        tdp = GPU_TDP_W[gpu.upper()]
+        row = int(np.argmax(power_w))
+        check_plausible(
+            float(power_w[row]) / tdp,
+            "gpu_power_per_tdp",
+            f"{path}: column {_POWER_COLUMN!r} line {row + 2} ({power_w[row]:g} W on a "
+            f"{gpu} of TDP {tdp:g} W): per-GPU power / TDP",
+            allow=allow,
+            error=BundleError,
+        )
+
+
 def _read_power_csv(
-    path: Path, tp: int, local_utc_offset_s: float, *, gpu_indices: Sequence[int] | None = None
+    path: Path,
+    tp: int,
+    local_utc_offset_s: float,
+    *,
+    gpu_indices: Sequence[int] | None = None,
+    gpu: str | None = None,
+    allow_implausible: Collection[str] = (),
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Read an nvidia-smi CSV -> (sample epoch ns, node power W) per distinct timestamp."""
     _require_file(path, "power log")
@@ -442,6 +476,7 @@ def _read_power_csv(
     if df.empty:
         raise BundleError(f"{path}: no power rows")
     power = _numeric_column(df, _POWER_COLUMN, path)
+    _check_power_readings(power, path, gpu, allow_implausible)
     times_ns = _parse_local_times(df["timestamp"], path, local_utc_offset_s)
     gpu_index = _numeric_column(df, "index", path) if "index" in df.columns else None
     sample_ns, node_power = _node_power(times_ns, power, tp, path, gpu_index)
@@ -603,6 +638,11 @@ def _requests_outside(requests: pd.DataFrame, power_w: pd.Series, path: Path) ->
 # --------------------------------------------------------------------------- public API
 
 
+#: Files (glob patterns) every bundle folder holds (``engine.csv`` is optional, see the
+#: module notes: a bundle without it loads with measured A_t absent).
+_BUNDLE_FILES: tuple[str, ...] = ("power.csv", "requests*.json", "manifest*.json")
+
+
 def data_roots(root: Path | str | Sequence[Path | str]) -> list[Path]:
     """A data root as a list of folders (one path, or a list/tuple of paths).
 
@@ -637,6 +677,8 @@ def find_bundles(root: Path | str | Sequence[Path | str]) -> list[Path]:
     list of pathlib.Path
         Bundle folders, sorted by configuration folder and run name (the order does not
         depend on which root a bundle sits in).
+        A folder holding some but not all of the bundle files is skipped with a warning
+        naming it and the missing files.
 
     Raises
     ------
@@ -645,10 +687,18 @@ def find_bundles(root: Path | str | Sequence[Path | str]) -> list[Path]:
     """
     found = []
     for r in data_roots(root):
-        for power in r.rglob("power.csv"):
-            folder = power.parent
-            if any(folder.glob("requests*.json")) and any(folder.glob("manifest*.json")):
-                found.append(folder)
+        candidates = {p.parent for name in _BUNDLE_FILES for p in r.rglob(name)}
+        for folder in sorted(candidates):
+            missing = [name for name in _BUNDLE_FILES if not any(folder.glob(name))]
+            if missing:
+                logger.warning(
+                    "skipping bundle folder %s: no %s (a bundle needs %s; engine.csv is optional)",
+                    folder,
+                    " / ".join(missing),
+                    ", ".join(_BUNDLE_FILES),
+                )
+                continue
+            found.append(folder)
     return sorted(found, key=lambda f: (f.parent.name, f.name, str(f)))
 
 
@@ -738,6 +788,8 @@ def load_bundle(
     max_gap_samples: int = MAX_GAP_SAMPLES,
     method: str = "nearest",
     dt_s: float = DT_S,
+    allow_truncated: bool = False,
+    allow_implausible: Sequence[str] = (),
 ) -> MeasuredBundle:
     """Load one powertrace_sim bundle folder onto the regular 250 ms UTC grid.
 
@@ -756,6 +808,12 @@ def load_bundle(
         between the neighbouring samples (``"linear"``, smooths by up to half a step).
     dt_s : float, default ``traces.DT_S`` (0.25)
         Grid step [s].
+    allow_truncated : bool, default False
+        Accept a power log with fewer samples than the manifest records (the counts are
+        kept in ``metadata["n_samples_missing"]``); by default it is refused.
+    allow_implausible : sequence of str, default ()
+        ``["gpu_power_per_tdp"]`` accepts per-GPU readings above 1.5 x the GPU's TDP
+        (:data:`traces.fields.PLAUSIBLE`).
 
     Returns
     -------
@@ -771,7 +829,9 @@ def load_bundle(
     ------
     BundleError
         Missing file or column, non-numeric power, backwards timestamps, rows per timestamp
-        != manifest ``tp``, folder name / manifest mismatch, bad request lists.
+        != manifest ``tp``, folder name / manifest mismatch, bad request lists, negative
+        board power, per-GPU power above 1.5 x TDP, a power log cut short (fewer samples
+        than the manifest records).
     BundleGapError
         A power-log gap of more than ``max_gap_samples`` missing samples.
 
@@ -818,7 +878,10 @@ def load_bundle(
         )
     offset_s = float(clock["local_utc_offset_s"])
 
-    sample_ns, node_power_w, power_info = _read_power_csv(power_path, tp, offset_s)
+    allow = allowed_keys(allow_implausible, error=BundleError)
+    sample_ns, node_power_w, power_info = _read_power_csv(
+        power_path, tp, offset_s, gpu=gpu, allow_implausible=allow
+    )
     power_w, grid_info = _regular_grid(
         sample_ns,
         node_power_w,
@@ -838,8 +901,22 @@ def load_bundle(
     requests, request_info = _requests_frame(_read_json(requests_path), requests_path, None)
     requests, align_info = _align_early_requests(requests, power_w, requests_path, dt_s)
 
-    expected_samples = ((manifest.get("instrumentation") or {}).get("power") or {}).get("samples")
-    if expected_samples is not None and int(expected_samples) != grid_info["n_samples"]:
+    recorded = ((manifest.get("instrumentation") or {}).get("power") or {}).get("samples")
+    # samples missing beyond the bridged gaps: the log was cut (at its end or start)
+    n_missing = 0
+    expected_samples = 0 if recorded is None else int(recorded)
+    if recorded is not None:
+        n_missing = expected_samples - grid_info["n_samples"]
+        n_missing -= sum(int(g["n_missing"]) for g in grid_info["gaps"])
+    if n_missing > 0 and not allow_truncated:
+        raise BundleError(
+            f"{power_path}: {grid_info['n_samples']} power samples but the manifest records "
+            f"{expected_samples}: {n_missing} sample(s) "
+            f"({100 * n_missing / expected_samples:.1f} %) missing beyond the bridged "
+            "gaps, the log is cut short and fit / evaluation would run on part of the run. "
+            "Restore the whole file, or pass allow_truncated=True knowingly"
+        )
+    if recorded is not None and expected_samples != grid_info["n_samples"]:
         logger.warning(
             "%s: %d power samples but the manifest says %s (file trimmed or incomplete?)",
             power_path,
@@ -853,7 +930,8 @@ def load_bundle(
         **request_info,
         **align_info,
         **_requests_outside(requests, power_w, requests_path),
-        "manifest_power_samples": expected_samples,
+        "manifest_power_samples": recorded,
+        "n_samples_missing": max(n_missing, 0),
         "has_engine": has_engine,
         "n_engine_rows": len(engine) if engine is not None else 0,
         "format": "powertrace_sim",

@@ -19,6 +19,7 @@ from typing import Any
 from traces.measured.ingest import data_roots, find_bundles, load_bundle
 from traces.model.configuration import FittedConfiguration
 from traces.model.fit import FitError, fit_configuration
+from traces.outputs import check_output, staged_folder, write_text
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def fit_all(
     max_epochs: int = 60,
     feature_set: str = "auto",
     transfer: bool = True,
+    overwrite: bool = False,
 ) -> list[FittedConfiguration]:
     """Fit every configuration with measured bundles under ``data_root`` and save them.
 
@@ -56,52 +58,91 @@ def fit_all(
     (see :func:`traces.model.transfer.build_transferred`) when ``transfer`` is True, and writes
     ``index.json`` (one summary row per configuration) into ``out_dir``.
     ``feature_set="auto"`` uses :data:`FEATURE_SET_CHOICES` (held-out evaluation) and f2
-    elsewhere.
+    elsewhere.  Incomplete bundle folders are skipped with a warning naming the folder
+    and the missing file (:func:`traces.measured.ingest.find_bundles`).
+
+    ``out_dir`` is checked before any fit: it may only hold configuration artefacts
+    (``<id>.json`` + ``<id>.safetensors``, ``index.json``); existing ones are refused
+    unless ``overwrite`` (then the configurations fitted now replace theirs, the others
+    are kept, and the folder is swapped in whole when every fit succeeded).
 
     Returns
     -------
     list of FittedConfiguration
+
+    Raises
+    ------
+    FitError
+        No complete bundle under ``data_root``, or unknown ``config_ids``.
+    traces.outputs.OutputError
+        ``out_dir`` holds foreign files, or configurations and ``overwrite`` is false.
     """
     roots = data_roots(data_root)
     root = next((r for r in roots if (r / "reference_params").exists()), roots[0])
     out = Path(out_dir)
+    check_output(out, overwrite=overwrite, folder=True, name="out_dir", allowed=_is_artifact)
     groups: dict[str, list[Any]] = {}
     for p in find_bundles(roots):
         b = load_bundle(p)
         groups.setdefault(b.config_id, []).append(b)
+    if not groups:
+        raise FitError(
+            f"no complete measured bundle under {[str(r) for r in roots]} (a bundle folder "
+            "holds power.csv, requests*.json and manifest*.json, engine.csv optional; see the "
+            "warnings for skipped folders)"
+        )
     if config_ids:
         unknown = sorted(set(config_ids) - set(groups))
         if unknown:
             raise FitError(f"no measured bundles for {unknown}; available: {sorted(groups)}")
         groups = {k: v for k, v in groups.items() if k in config_ids}
     fitted: list[FittedConfiguration] = []
-    for cid in sorted(groups):
-        fs, why = feature_set, "caller's feature_set"
-        if feature_set == "auto":
-            fs, why = FEATURE_SET_CHOICES.get(cid, ("f2", "paper default (no held-out comparison)"))
-        cfg = fit_configuration(
-            sorted(groups[cid], key=lambda b: b.run_id),
-            seed=seed,
-            max_epochs=max_epochs,
-            feature_set=fs,
-        )
-        cfg.provenance["feature_set_reason"] = why
-        cfg.save(out)
-        fitted.append(cfg)
-    if transfer:
-        from traces.model.transfer import build_transferred
+    with staged_folder(out, overwrite=overwrite, keep=_is_artifact, name="out_dir") as stage:
+        for cid in sorted(groups):
+            fs, why = feature_set, "caller's feature_set"
+            if feature_set == "auto":
+                fs, why = FEATURE_SET_CHOICES.get(
+                    cid, ("f2", "paper default (no held-out comparison)")
+                )
+            cfg = fit_configuration(
+                sorted(groups[cid], key=lambda b: b.run_id),
+                seed=seed,
+                max_epochs=max_epochs,
+                feature_set=fs,
+            )
+            cfg.provenance["feature_set_reason"] = why
+            cfg.save(stage)
+            fitted.append(cfg)
+        if transfer:
+            from traces.model.transfer import build_transferred
 
-        ref = root / "reference_params"
-        if ref.exists():
-            have = {c.config_id: c for c in fitted}
-            for cid in sorted(groups):
-                if cid not in have and (out / f"{cid}.json").exists():
-                    have[cid] = FittedConfiguration.load(out / f"{cid}.json")
-            for cfg in build_transferred(ref, have):
-                cfg.save(out)
-                fitted.append(cfg)
-    write_index(out)
+            ref = root / "reference_params"
+            if ref.exists():
+                have = {c.config_id: c for c in fitted}
+                for cid in sorted(groups):
+                    if cid not in have and (stage / f"{cid}.json").exists():
+                        have[cid] = FittedConfiguration.load(stage / f"{cid}.json")
+                for cfg in build_transferred(ref, have):
+                    cfg.save(stage)
+                    fitted.append(cfg)
+        write_index(stage)
     return fitted
+
+
+def _is_artifact(path: Path) -> bool:
+    """True for the files ``fit_all`` writes: ``index.json``, ``<id>.safetensors`` and
+    configuration JSONs (a JSON object with ``config_id`` and ``schema_version``)."""
+    if not path.is_file():
+        return False
+    if path.name == "index.json" or path.suffix == ".safetensors":
+        return True
+    if path.suffix != ".json":
+        return False
+    try:
+        meta = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(meta, dict) and {"config_id", "schema_version"} <= set(meta)
 
 
 def write_index(out_dir: str | Path) -> Path:
@@ -133,7 +174,7 @@ def write_index(out_dir: str | Path) -> Path:
             }
         )
     ip = out / "index.json"
-    ip.write_text(json.dumps({"schema_version": 1, "configurations": rows}, indent=1) + "\n")
+    write_text(ip, json.dumps({"schema_version": 1, "configurations": rows}, indent=1) + "\n")
     return ip
 
 
@@ -155,10 +196,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument(
         "--extra-root", action="append", default=[], help="another bundle root (repeatable)"
     )
+    ap.add_argument("--overwrite", action="store_true", help="replace existing configurations")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    roots = [a.data_root, *a.extra_root]
-    fit_all(roots, a.out_dir, config_ids=a.config_id, seed=a.seed, max_epochs=a.max_epochs)
+    fit_all(
+        [a.data_root, *a.extra_root],
+        a.out_dir,
+        config_ids=a.config_id,
+        seed=a.seed,
+        max_epochs=a.max_epochs,
+        overwrite=a.overwrite,
+    )
 
 
 if __name__ == "__main__":  # pragma: no cover

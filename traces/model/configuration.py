@@ -7,9 +7,11 @@ model of the batching surrogate (Eq 4-5), nameplate power and provenance. It gen
 power traces from request schedules or from precomputed workload features.
 
 Persistence: ``save(directory)`` writes ``<config_id>.json`` (all scalars and small
-arrays, human-readable, with ``schema_version`` and the SHA-256 of the tensor file) and
+arrays, human-readable, with ``schema_version``, the SHA-256 of the tensor file and the
+SHA-256 of its own content, ``content_sha256``) and
 ``<config_id>.safetensors`` (classifier weights and normalisation). ``load(path)``
-checks the schema version, the checksum, the config id and all shapes, and raises
+checks the schema version, both checksums, the config id, all shapes and the values
+against each other (state means within the power range, |phi| < 1), and raises
 :class:`ArtifactError` naming the problem. No pickle anywhere.
 
 Generation pipeline (paper Sec. 3.3): features x_t -> state probabilities
@@ -39,6 +41,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from traces import DT_S
+from traces.fields import as_integer, as_number, check_plausible
+from traces.outputs import atomic_path, write_text
 from traces.power.sampler import clip_power, sample_power_ar1, sample_power_iid, sample_states
 from traces.states.classifier import StateClassifier
 from traces.states.mixture import PowerStateMixture
@@ -56,6 +60,8 @@ __all__ = [
     "GeneratedTrace",
     "feature_matrix",
     "SCHEMA_VERSION",
+    "content_sha256",
+    "stamp_configuration_json",
 ]
 
 #: Version of the JSON + safetensors artifact layout written by :meth:`FittedConfiguration.save`.
@@ -293,11 +299,12 @@ class FittedConfiguration:
         phi = np.asarray(phi, dtype=np.float64)
         if phi.shape != (k,):
             raise ModelError(f"phi has shape {phi.shape}, expected ({k},) = one per state")
-        lo, hi = (float(v) for v in power_range_w)
+        lo, hi = (as_number(v, "power_range_w", error=ModelError) for v in power_range_w)
         if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
             raise ModelError(
                 f"power_range_w must be finite (min, max) with min < max, got {power_range_w}"
             )
+        _check_loaded_ranges(mixture, phi, (lo, hi), tp, tdp_w)
         if int(classifier.n_features_) != len(FEATURE_SETS[feature_set]):
             raise ModelError(
                 f"classifier takes {classifier.n_features_} features but feature_set "
@@ -633,6 +640,10 @@ class FittedConfiguration:
     def save(self, directory: str | Path) -> Path:
         """Write ``<config_id>.json`` and ``<config_id>.safetensors`` into ``directory``.
 
+        The JSON carries ``tensors.sha256`` (the tensor file) and ``content_sha256`` (its
+        own content, :func:`content_sha256`); both files are written to temporary names
+        and moved into place, so a failed save leaves the previous pair untouched.
+
         Returns
         -------
         Path
@@ -645,9 +656,14 @@ class FittedConfiguration:
         tag = json.dumps({"config_id": self.config_id, "schema_version": SCHEMA_VERSION})
         blob = st_save(self._tensors(), metadata={"gridlink": tag})
         sha = hashlib.sha256(blob).hexdigest()
-        (d / f"{self.config_id}.safetensors").write_bytes(blob)
         jp = d / f"{self.config_id}.json"
-        jp.write_text(json.dumps(self.to_json_dict(sha), indent=1, sort_keys=False) + "\n")
+        meta = self.to_json_dict(sha)
+        meta["content_sha256"] = content_sha256(meta)
+        # both files are written to temporary names first and moved into place together
+        # (a failed write leaves the previous pair untouched)
+        with atomic_path(d / f"{self.config_id}.safetensors") as st_tmp, atomic_path(jp) as j_tmp:
+            st_tmp.write_bytes(blob)
+            j_tmp.write_text(json.dumps(meta, indent=1, sort_keys=False) + "\n")
         logger.info("saved %s (%d tensor bytes) to %s", self.config_id, len(blob), d)
         return jp
 
@@ -661,6 +677,19 @@ class FittedConfiguration:
             raise ArtifactError(
                 f"{where}: schema_version {sv!r} is not supported (this library reads "
                 f"{SCHEMA_VERSION}); refit with `gridlink fit` or upgrade gridlink"
+            )
+        stamped = meta.get("content_sha256")
+        if stamped is None:
+            raise ArtifactError(
+                f"{where}: JSON lacks content_sha256 (written before content checksums); "
+                "refit it, or stamp it knowingly with "
+                "traces.model.configuration.stamp_configuration_json"
+            )
+        if stamped != content_sha256(meta):
+            raise ArtifactError(
+                f"{where}: content checksum (content_sha256) mismatch: the configuration JSON was changed after "
+                "it was saved (edited, corrupt or tampered); refit it, or stamp a deliberate "
+                "edit with traces.model.configuration.stamp_configuration_json"
             )
         try:
             want = meta["tensors"]["sha256"]
@@ -722,6 +751,8 @@ class FittedConfiguration:
             )
         except ArtifactError:
             raise
+        except ModelError as exc:
+            raise ArtifactError(f"{where}: {exc}") from exc
         except (KeyError, TypeError, ValueError) as exc:
             raise ArtifactError(f"{where}: invalid artifact content: {exc!r}") from exc
         if int(meta.get("n_states", obj.n_states)) != obj.n_states:
@@ -766,6 +797,65 @@ class FittedConfiguration:
         except FileNotFoundError as exc:
             raise ArtifactError(f"{jp}: tensor file {tp.name} not found beside it") from exc
         return cls.from_json_and_blob(meta, blob, where=str(jp))
+
+
+def _check_loaded_ranges(
+    mixture: PowerStateMixture,
+    phi: np.ndarray,
+    power_range_w: tuple[float, float],
+    tp: Any,
+    tdp_w: Any,
+) -> None:
+    """Values of a configuration checked against each other (a JSON edited by hand).
+
+    State means lie in the observed power range, TP >= 1, TDP > 0 [W], |phi| < 1 (a
+    stationary AR(1), Eq 9), and the range's top is a plausible per-GPU power for TP GPUs
+    of that TDP (:data:`traces.fields.PLAUSIBLE` ``["gpu_power_per_tdp"]``).
+
+    Raises
+    ------
+    ModelError
+        Naming the field and the offending value.
+    """
+    as_integer(tp, "tp", error=ModelError, ge=1)
+    tdp = as_number(tdp_w, "tdp_w", error=ModelError, unit="W", gt=0)
+    lo, hi = power_range_w
+    means = np.asarray(mixture.means_, dtype=np.float64)
+    outside = np.flatnonzero((means < lo - 1e-6) | (means > hi + 1e-6) | ~np.isfinite(means))
+    if outside.size:
+        k = int(outside[0])
+        raise ModelError(
+            f"mixture.means[{k}] = {means[k]:g} W lies outside power_range_w [{lo:g}, {hi:g}] "
+            "W; the state means and the observed range disagree (an edited or corrupt file)"
+        )
+    if np.any(~np.isfinite(phi)) or np.any(np.abs(phi) >= 1.0):
+        raise ModelError(f"phi must satisfy |phi| < 1 (stationary AR(1), Eq 9), got {phi.tolist()}")
+    check_plausible(hi / tdp, "gpu_power_per_tdp", "power_range_w max / tdp_w", error=ModelError)
+
+
+def content_sha256(meta: dict[str, Any]) -> str:
+    """SHA-256 of a configuration JSON's content (every key but ``content_sha256``).
+
+    The content is serialised canonically (sorted keys, no whitespace), so the checksum
+    does not depend on indentation or key order.
+    """
+    body = {k: v for k, v in meta.items() if k != "content_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def stamp_configuration_json(path: str | Path) -> str:
+    """Recompute and write the ``content_sha256`` of a configuration JSON (atomically).
+
+    For a configuration JSON written before the content checksum existed, or refitted
+    by hand; :meth:`FittedConfiguration.save` stamps its files itself.  Returns the
+    checksum.
+    """
+    jp = Path(path)
+    meta = json.loads(jp.read_text())
+    meta["content_sha256"] = content_sha256(meta)
+    write_text(jp, json.dumps(meta, indent=1, sort_keys=False) + "\n")
+    return str(meta["content_sha256"])
 
 
 def _jsonable(obj: Any) -> Any:

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from traces.fields import as_number
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["DEFAULT_START", "RngLike", "ScheduleError"]
@@ -71,10 +73,7 @@ def _rng(rng: RngLike) -> np.random.Generator:
 
 
 def _check_positive(value: float, *, name: str, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ScheduleError(f"{name}: expected a number, got {value!r}") from exc
+    v = as_number(value, name, error=ScheduleError)
     if not np.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
         need = ">= 0" if allow_zero else "> 0"
         raise ScheduleError(f"{name}: must be finite and {need}, got {value!r}")

@@ -6,9 +6,19 @@ from pathlib import Path
 
 import typer
 
+from gridlink.cli.errors import name_flags
+
 
 def register(app: typer.Typer) -> None:
     """Register the ``demo`` command on ``app``."""
+
+    name_flags(
+        "demo",
+        {"rate_per_replica_rps": "--rate", "resolution": "--resolution", "rows": "--rows",
+         "racks_per_row": "--racks-per-row", "servers_per_rack": "--servers-per-rack",
+         "gpus_per_server": "--gpus-per-server", "horizon_s": "--hours/--minutes",
+         "azure_trace": "--trace", "workers": "--workers"},
+    )  # fmt: skip
 
     @app.command("demo")
     def demo(
@@ -26,7 +36,7 @@ def register(app: typer.Typer) -> None:
         ),
         hours: float | None = typer.Option(None, "--hours", help="Horizon [h] (default 1 h)."),
         minutes: float | None = typer.Option(None, "--minutes", help="Horizon [min]."),
-        rate: float = typer.Option(4.0, "--rate", help="Requests/s per model replica."),
+        rate: float = typer.Option(4.0, "--rate", help="Requests per model replica [req/s]."),
         trace: str = typer.Option("code", "--trace", help="Azure trace: code or conv."),
         seed: int = typer.Option(0, "--seed", help="Master seed."),
         resolution: str = typer.Option("1min", "--resolution", help="PCC output interval."),
@@ -45,9 +55,15 @@ def register(app: typer.Typer) -> None:
             "--grid-studies/--no-grid-studies",
             help="Run the pandapower feeder study and the PyPSA capacity-expansion test.",
         ),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace an existing --out folder as a whole."
+        ),
     ) -> None:
         """Run the main job and print where its tables, plots and summary.json are."""
         from gridlink.studies.demo import DemoOptions, format_report, run_demo
+        from traces.outputs import check_output
+
+        check_output(out, overwrite=overwrite, folder=True, name="--out")
 
         if hours is not None and minutes is not None:
             raise typer.BadParameter("give --hours or --minutes, not both")
@@ -75,6 +91,7 @@ def register(app: typer.Typer) -> None:
             workers=workers,
             progress=progress,
             grid_studies=grid_studies,
+            overwrite=overwrite,
         )
         report = run_demo(opts)
         typer.echo(format_report(report))

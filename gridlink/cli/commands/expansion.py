@@ -6,9 +6,16 @@ from pathlib import Path
 
 import typer
 
+from gridlink.cli.errors import name_flags
+
 
 def register(app: typer.Typer) -> None:
     """Register the ``expansion`` command on ``app``."""
+
+    name_flags(
+        "expansion",
+        {"tdp_mw": "--tdp-mw", "rate_per_replica_rps": "--rate", "profile": "--profile"},
+    )  # fmt: skip
 
     @app.command("expansion")
     def expansion(
@@ -30,7 +37,7 @@ def register(app: typer.Typer) -> None:
             10_000, "--servers", min=1, help="With --config: number of servers."
         ),
         rate: float = typer.Option(
-            1.0, "--rate", min=0.0, help="With --config: mean offered load per replica, in req/s."
+            1.0, "--rate", min=0.0, help="With --config: mean offered load per replica [req/s]."
         ),
         start: str = typer.Option(
             "2025-07-14", "--start", help="With --config: first day (UTC) of the horizon."
@@ -49,6 +56,15 @@ def register(app: typer.Typer) -> None:
             file_okay=False,
             help="Write summary.csv, prices.csv and facility-p_set.csv (PyPSA layout) here.",
         ),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace an existing --out folder as a whole."
+        ),
+        allow_implausible: list[str] = typer.Option(
+            None,
+            "--allow-implausible",
+            help="Accept a value outside its plausible range (repeatable): facility_p_mw, "
+            "facility_p_mw_per_nameplate, expansion_build_per_peak (docs/hardening.md).",
+        ),
     ) -> None:
         """Optimise the shipped example system (gas, wind, solar, battery) with the facility
         booked at TDP, at its flat mean and with its profile; print the comparison table
@@ -57,9 +73,11 @@ def register(app: typer.Typer) -> None:
 
         from gridlink.grid.expansion import comparison_profiles, run_expansion_study
         from gridlink.grid.pypsa import export_load_csv
+        from traces.outputs import check_output, staged_folder
 
         if (profile is None) == (config is None):
             raise typer.BadParameter("give exactly one of --profile or --config")
+        allow = tuple(allow_implausible or ())
         if profile is not None:
             from gridlink.profiles import ProfileFileError, read_profile
 
@@ -67,12 +85,17 @@ def register(app: typer.Typer) -> None:
                 series = read_profile(profile)
             except ProfileFileError as exc:
                 raise typer.BadParameter(str(exc), param_hint="--profile") from exc
-        else:
+        if out is not None:  # inputs first, then the output, both before the study
+            check_output(out, overwrite=overwrite, folder=True, name="--out")
+        if profile is None:
             from gridlink.annual import AnnualScenario, FleetPhase, annual_load, nameplate_mw
 
             assert config is not None  # exactly one of --profile / --config, checked above
 
-            day0 = pd.Timestamp(start, tz="UTC").floor("D")
+            try:
+                day0 = pd.Timestamp(start, tz="UTC").floor("D")
+            except ValueError as exc:
+                raise typer.BadParameter(f"not a date: {start!r}", param_hint="--start") from exc
             scenario = AnnualScenario(
                 fleet=(FleetPhase(day0, {config: servers}),),
                 start=day0,
@@ -89,8 +112,10 @@ def register(app: typer.Typer) -> None:
         # the flat-mean case must carry the profile's energy over the studied hours
         window = (series.index >= first) & (series.index < first + pd.Timedelta(hours=hours))
         series = series.loc[window]
-        profiles = comparison_profiles(series, tdp_mw=tdp_mw)
-        result = run_expansion_study(profiles, snapshots=snapshots, seed=seed)
+        profiles = comparison_profiles(series, tdp_mw=tdp_mw, allow_implausible=allow)
+        result = run_expansion_study(
+            profiles, snapshots=snapshots, seed=seed, allow_implausible=allow
+        )
         with pd.option_context("display.width", 200, "display.max_columns", 20):
             typer.echo(
                 f"capacity expansion over {hours} h from {snapshots[0]} "
@@ -98,10 +123,10 @@ def register(app: typer.Typer) -> None:
             )
             typer.echo(result.summary.round(2).to_string())
         if out is not None:
-            out.mkdir(parents=True, exist_ok=True)
-            result.summary.to_csv(out / "summary.csv")
-            result.price.rename_axis("snapshot").to_csv(out / "prices.csv")
-            facility = result.facility_mw.drop(columns=["no facility"], errors="ignore")
-            facility.rename_axis("snapshot").to_csv(out / "facility-p_set.csv")
-            export_load_csv(series, out / "facility-profile.csv", name="ai_facility")
+            with staged_folder(out, overwrite=overwrite, name="--out") as tmp:
+                result.summary.to_csv(tmp / "summary.csv")
+                result.price.rename_axis("snapshot").to_csv(tmp / "prices.csv")
+                facility = result.facility_mw.drop(columns=["no facility"], errors="ignore")
+                facility.rename_axis("snapshot").to_csv(tmp / "facility-p_set.csv")
+                export_load_csv(series, tmp / "facility-profile.csv", name="ai_facility")
             typer.echo(f"wrote {out}/summary.csv, prices.csv, facility-p_set.csv")

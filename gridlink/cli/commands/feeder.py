@@ -25,9 +25,19 @@ from pathlib import Path
 
 import typer
 
+from gridlink.cli.errors import name_flags
+
 
 def register(app: typer.Typer) -> None:
     """Register the ``feeder`` command on ``app``."""
+
+    name_flags(
+        "feeder",
+        {"pf": "--pf", "vm_min_pu": "--vm-min", "vm_max_pu": "--vm-max",
+         "line_loading_max_percent": "--loading-max", "trafo_loading_max_percent": "--loading-max",
+         "load_scaling": "--load-scaling", "network": "--network", "bus": "--bus",
+         "backend": "--backend", "freq": "--freq", "profile": "--profile"},
+    )  # fmt: skip
 
     @app.command("feeder")
     def feeder(
@@ -36,13 +46,16 @@ def register(app: typer.Typer) -> None:
             "--profile",
             exists=True,
             dir_okay=False,
-            help="Parquet profile: 'p_mw' column [MW] on a tz-aware DatetimeIndex (or 'time' column).",
+            help="Profile (.parquet or .csv): 'p_mw' column [MW] on a tz-aware DatetimeIndex "
+            "(or 'time' column).",
         ),
         network: str = typer.Option(
             "cigre_mv", "--network", help="pandapower network: cigre_mv, mv_oberrhein, case33bw."
         ),
         bus: int = typer.Option(..., "--bus", help="Index of the PCC bus in net.bus."),
-        pf: float = typer.Option(0.95, "--pf", help="Power factor of the facility (0 < pf <= 1)."),
+        pf: float = typer.Option(
+            0.95, "--pf", help="Power factor of the facility, 0 < pf <= 1 (plausible >= 0.7)."
+        ),
         leading: bool = typer.Option(False, "--leading", help="Leading instead of lagging pf."),
         freq: str = typer.Option(
             None, "--freq", help="Study step, e.g. '15min' (energy-preserving resampling)."
@@ -59,6 +72,15 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(
             None, "--out", file_okay=False, help="Folder for tables (CSV/Parquet) and the plot."
         ),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace an existing --out folder as a whole."
+        ),
+        allow_implausible: list[str] = typer.Option(
+            None,
+            "--allow-implausible",
+            help="Accept a value outside its plausible range (repeatable): power_factor, "
+            "facility_p_mw (docs/hardening.md).",
+        ),
     ) -> None:
         """Voltages, loading and limit violations of a facility profile on a feeder (pandapower)."""
         import pandas as pd
@@ -72,21 +94,20 @@ def register(app: typer.Typer) -> None:
             read_profile_q,
             run_feeder,
         )
+        from traces.outputs import check_output, staged_folder
 
-        try:
-            p = read_profile(profile)
-            q = read_profile_q(profile)
-            net = load_network(network, load_scaling=load_scaling)
-            limits = Limits(vm_min, vm_max, loading_max, loading_max)
-            if q is not None and freq is not None:
-                raise FeederError("--freq cannot be combined with a q_mvar column; resample first")
-            res = run_feeder(
-                net, bus, p, pf=pf, lagging=not leading, q_mvar=q, freq=freq, limits=limits,
-                backend=backend,  # type: ignore[arg-type]
-            )  # fmt: skip
-        except (FeederError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=2) from exc
+        p = read_profile(profile)
+        q = read_profile_q(profile)
+        if out is not None:  # inputs first, then the output, both before the study
+            check_output(out, overwrite=overwrite, folder=True, name="--out")
+        net = load_network(network, load_scaling=load_scaling)
+        limits = Limits(vm_min, vm_max, loading_max, loading_max)
+        if q is not None and freq is not None:
+            raise FeederError("--freq cannot be combined with a q_mvar column; resample first")
+        res = run_feeder(
+            net, bus, p, pf=pf, lagging=not leading, q_mvar=q, freq=freq, limits=limits,
+            backend=backend, allow_implausible=allow_implausible or (),  # type: ignore[arg-type]
+        )  # fmt: skip
 
         summary = res.summary()
         typer.echo(
@@ -107,16 +128,17 @@ def register(app: typer.Typer) -> None:
             )
         if out is None:
             return
-        out.mkdir(parents=True, exist_ok=True)
-        steps = res.to_frame()
-        steps.to_csv(out / "feeder_steps.csv")
-        steps.to_parquet(out / "feeder_steps.parquet")
-        summary.to_csv(out / "feeder_summary.csv")
-        for name, table in (
-            ("vm_pu", res.vm_pu),
-            ("line_loading_percent", res.line_loading_percent),
-            ("trafo_loading_percent", res.trafo_loading_percent),
-        ):
-            table.rename(columns=str).to_parquet(out / f"{name}.parquet")
-        plot_voltage(res, out / "feeder_voltage.png", title=f"{network}, facility at bus {bus}")
+        with staged_folder(out, overwrite=overwrite, name="--out") as tmp:
+            steps = res.to_frame()
+            steps.to_csv(tmp / "feeder_steps.csv")
+            steps.to_parquet(tmp / "feeder_steps.parquet")
+            summary.to_csv(tmp / "feeder_summary.csv")
+            for name, table in (
+                ("vm_pu", res.vm_pu),
+                ("line_loading_percent", res.line_loading_percent),
+                ("trafo_loading_percent", res.trafo_loading_percent),
+            ):
+                table.rename(columns=str).to_parquet(tmp / f"{name}.parquet")
+            title = f"{network}, facility at bus {bus}"
+            plot_voltage(res, tmp / "feeder_voltage.png", title=title)
         typer.echo(f"wrote {out}")

@@ -6,9 +6,13 @@ from pathlib import Path
 
 import typer
 
+from gridlink.cli.errors import name_flags
+
 
 def register(app: typer.Typer) -> None:
     """Register the ``fit`` command on ``app``."""
+
+    name_flags("fit", {"out_dir": "--out", "data_root": "--data", "config_ids": "--config-id"})
 
     @app.command("fit")
     def fit(
@@ -40,6 +44,9 @@ def register(app: typer.Typer) -> None:
             "--transfer/--no-transfer",
             help="Also build the transferred paper configurations from DATA/reference_params.",
         ),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace configurations already in --out."
+        ),
     ) -> None:
         """Fit power-state mixture, BiGRU classifier and sampler per configuration.
 
@@ -50,6 +57,10 @@ def register(app: typer.Typer) -> None:
         for root in data:
             if not root.is_dir():
                 raise typer.BadParameter(f"--data {root} is not a folder", param_hint="--data")
+        if feature_set not in ("auto", "f2", "f4", "f4l", "fl"):
+            raise typer.BadParameter(
+                f"must be auto, f2, f4, f4l or fl, got {feature_set!r}", param_hint="--feature-set"
+            )
         cfgs = fit_all(
             list(data),
             out,
@@ -58,6 +69,7 @@ def register(app: typer.Typer) -> None:
             max_epochs=max_epochs,
             feature_set=feature_set,
             transfer=transfer,
+            overwrite=overwrite,
         )
         for c in cfgs:
             typer.echo(f"{c.config_id:36s} {c.source:11s} K={c.n_states:<3d} sampler={c.sampler}")

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import typer
 
+from gridlink.cli.errors import name_flags
+
 
 def register(app: typer.Typer) -> None:
     """Register the ``generate`` command on ``app``."""
+
+    name_flags("generate", {"workers": "--workers", "scheduler": "--scheduler",
+                            "method": "--method", "out_dir": "--out"})  # fmt: skip
 
     @app.command("generate")
     def generate(
@@ -28,18 +33,30 @@ def register(app: typer.Typer) -> None:
             False, "--keep-servers", help="Also write per-server power (large)."
         ),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="Progress bar."),
+        overwrite: bool = typer.Option(
+            False, "--overwrite", help="Replace an existing --out folder as a whole."
+        ),
+        allow_implausible: list[str] = typer.Option(
+            None,
+            "--allow-implausible",
+            help="Accept a value outside its plausible range (repeatable): pue, "
+            "it_base_kw_per_server (docs/hardening.md).",
+        ),
     ) -> None:
         """Simulate a facility and write Parquet (CSV on request) plus summary.json."""
-        from gridlink.config import ConfigError, load_facility_config
-        from traces.facility import simulate_facility
+        from gridlink.config import load_facility_config
+        from traces.facility import METHODS, simulate_facility
+        from traces.outputs import check_output
 
         if workers is not None and scheduler is not None:
             raise typer.BadParameter("give --workers or --scheduler, not both")
-        try:
-            run = load_facility_config(config)
-        except ConfigError as exc:
-            typer.echo(f"config error: {exc}", err=True)
-            raise typer.Exit(code=2) from exc
+        if workers is not None and workers < 1:
+            raise typer.BadParameter(f"must be >= 1, got {workers}", param_hint="--workers")
+        if method is not None and method not in METHODS:
+            raise typer.BadParameter(f"must be one of {list(METHODS)}, got {method!r}",
+                                     param_hint="--method")  # fmt: skip
+        run = load_facility_config(config, allow_implausible=allow_implausible or ())
+        check_output(out, overwrite=overwrite, folder=True, name="--out")
         m = method or run.method
         flex_summary: dict[str, float] | None = None
         if run.flexibility is not None:
@@ -73,12 +90,14 @@ def register(app: typer.Typer) -> None:
                 progress=progress,
                 keep_servers=keep_servers,
             )
-        files = result.write(out, csv=csv, meta={**run.meta, "config_file": str(config)})
+        meta = {**run.meta, "config_file": str(config)}
+        files = result.write(out, csv=csv, meta=meta, overwrite=overwrite)
         if flex_summary is not None:
             import json
 
-            path = Path(out) / "flexibility.json"
-            path.write_text(json.dumps(flex_summary, indent=2), encoding="utf-8")
+            from traces.outputs import write_text
+
+            path = write_text(Path(out) / "flexibility.json", json.dumps(flex_summary, indent=2))
             files["flexibility"] = path
             for key in ("peak 250 ms [MW]", "TTFT P99 [s]", "requests delayed",
                         "requests deferred", "deferred beyond max delay"):  # fmt: skip

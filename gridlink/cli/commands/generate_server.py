@@ -6,9 +6,17 @@ from pathlib import Path
 
 import typer
 
+from gridlink.cli.errors import name_flags
+
 
 def register(app: typer.Typer) -> None:
     """Register the ``generate-server`` command on ``app``."""
+
+    name_flags(
+        "generate-server",
+        {"rate_per_s": "--rate", "duration_s": "--duration", "max_batch": "--max-batch",
+         "source": "--azure", "tokens": "--tokens"},
+    )  # fmt: skip
 
     @app.command("generate-server")
     def generate_server(
@@ -30,6 +38,7 @@ def register(app: typer.Typer) -> None:
         max_batch: int = typer.Option(
             64, "--max-batch", min=1, help="Surrogate max running batch."
         ),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --out."),
     ) -> None:
         """Generate one server's node power [W] at 250 ms from a fitted configuration.
 
@@ -49,7 +58,11 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(f"--out must end in .parquet or .csv, got {out.name}")
         from traces.model import ArtifactError
         from traces.model.registry import RegistryError
+        from traces.outputs import atomic_path, check_output
 
+        check_output(out, overwrite=overwrite, folder=False, name="--out")
+        if rate is not None and (duration is None or duration <= 0):
+            raise typer.BadParameter("--rate needs --duration > 0 [s]")
         try:
             cfg = (
                 FittedConfiguration.load(Path(config_id))
@@ -60,8 +73,6 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter(str(exc), param_hint="--config-id") from exc
         rng = np.random.default_rng(seed)
         if rate is not None:
-            if duration is None or duration <= 0:
-                raise typer.BadParameter("--rate needs --duration > 0 [s]")
             sched = poisson(rate, duration, TokenDistribution.from_azure(tokens), rng=rng)
         else:
             sched = replay_azure(azure, duration_s=duration, rng=rng)
@@ -71,11 +82,11 @@ def register(app: typer.Typer) -> None:
         df = trace.power_w.to_frame("power_w")
         df["state"] = trace.states
         df["active"] = trace.features.active
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if out.suffix == ".parquet":
-            df.to_parquet(out)
-        else:
-            df.to_csv(out, index_label="time_utc")
+        with atomic_path(out) as tmp:
+            if out.suffix == ".parquet":
+                df.to_parquet(tmp)
+            else:
+                df.to_csv(tmp, index_label="time_utc")
         typer.echo(
             f"{cfg.config_id}: {len(df)} steps of 250 ms, {len(sched)} requests, mean "
             f"{df['power_w'].mean():.1f} W, peak {df['power_w'].max():.1f} W, "

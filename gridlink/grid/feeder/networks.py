@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from traces.fields import as_number
+
 if TYPE_CHECKING:  # typing only: pandapower is imported where it runs
     from pandapower.auxiliary import pandapowerNet
 
@@ -58,11 +60,8 @@ class Limits:
             "line_loading_max_percent",
             "trafo_loading_max_percent",
         ):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-                raise FeederError(
-                    f"Limits.{name}: expected a finite positive number, got {value!r}"
-                )
+            value = as_number(getattr(self, name), f"Limits.{name}", error=FeederError, gt=0)
+            object.__setattr__(self, name, value)
         if self.vm_min_pu >= self.vm_max_pu:
             raise FeederError(
                 f"Limits: vm_min_pu ({self.vm_min_pu}) must be below vm_max_pu ({self.vm_max_pu})"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gridlink.grid.feeder.result import FeederResult
+from traces.outputs import atomic_path
 
 
 def plot_voltage(result: FeederResult, path: str | Path, *, title: str = "") -> Path:
@@ -44,6 +45,7 @@ def plot_voltage(result: FeederResult, path: str | Path, *, title: str = "") -> 
     ax_p.set_ylabel("facility p [MW]")
     ax_p.set_xlabel("time (UTC)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")
     plt.close(fig)
     return path

@@ -9,7 +9,7 @@ import logging
 import math
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,8 @@ import pandas as pd
 from gridlink.grid.feeder.backends import Backend, _choose_backend, _run_fast, _run_pandapower
 from gridlink.grid.feeder.networks import FeederError, Limits, _check_bus, attach_facility
 from gridlink.grid.feeder.result import FeederResult
-from gridlink.units import UnitError, series_to_magnitude
+from gridlink.units import UnitError, check_facility_mw, series_to_magnitude
+from traces.fields import allowed_keys, as_number, check_plausible
 
 if TYPE_CHECKING:  # typing only: pandapower is imported where it runs
     from pandapower.auxiliary import pandapowerNet
@@ -147,7 +148,9 @@ def _step_hours(index: pd.DatetimeIndex, step: pd.Timedelta | None) -> float:
     return pd.Timedelta(step) / pd.Timedelta(hours=1)
 
 
-def reactive_power_mvar(p_mw: np.ndarray, *, pf: float = 0.95, lagging: bool = True) -> np.ndarray:
+def reactive_power_mvar(
+    p_mw: np.ndarray, *, pf: float = 0.95, lagging: bool = True, allow_implausible: Any = ()
+) -> np.ndarray:
     """Reactive power of a load at a constant power factor.
 
     ``q = p * tan(arccos(pf))`` with the sign of ``p``; ``lagging=True`` gives
@@ -161,6 +164,9 @@ def reactive_power_mvar(p_mw: np.ndarray, *, pf: float = 0.95, lagging: bool = T
         Displacement power factor, ``0 < pf <= 1``.
     lagging : bool, default True
         Lagging (inductive) when True, leading (capacitive, ``q < 0``) when False.
+    allow_implausible : collection of str, default ()
+        ``["power_factor"]`` accepts a power factor below 0.7 (the plausible range
+        :data:`traces.fields.PLAUSIBLE`).
 
     Returns
     -------
@@ -170,18 +176,23 @@ def reactive_power_mvar(p_mw: np.ndarray, *, pf: float = 0.95, lagging: bool = T
     Raises
     ------
     FeederError
-        If ``pf`` is not in (0, 1].
+        If ``pf`` is not a number in (0, 1], or below 0.7 without the override.
     """
-    if not isinstance(pf, int | float) or not (0.0 < pf <= 1.0):
-        raise FeederError(f"pf: power factor must be in (0, 1], got {pf!r} (e.g. 0.95)")
-    factor = math.tan(math.acos(float(pf)))
+    pf = as_number(pf, "pf", error=FeederError, gt=0.0, le=1.0)
+    check_plausible(
+        pf, "power_factor", "pf", allow=allowed_keys(allow_implausible, error=FeederError),
+        error=FeederError,
+    )  # fmt: skip
+    factor = math.tan(math.acos(pf))
     q = np.asarray(p_mw, dtype=np.float64) * factor
     return q if lagging else -q
 
 
-def _facility_q(p: pd.Series, pf: float, lagging: bool, q_mvar: pd.Series | None) -> np.ndarray:
+def _facility_q(
+    p: pd.Series, pf: float, lagging: bool, q_mvar: pd.Series | None, allow: Any = ()
+) -> np.ndarray:
     if q_mvar is None:
-        return reactive_power_mvar(p.to_numpy(), pf=pf, lagging=lagging)
+        return reactive_power_mvar(p.to_numpy(), pf=pf, lagging=lagging, allow_implausible=allow)
     if not isinstance(q_mvar, pd.Series):
         raise UnitError(f"q_mvar: expected a pandas Series in Mvar, got {type(q_mvar).__name__}")
     unit = q_mvar.attrs.get("unit")
@@ -217,6 +228,7 @@ def run_feeder(
     limits: Limits | None = None,
     backend: Backend = "auto",
     name: str = "gridlink facility",
+    allow_implausible: Any = (),
 ) -> FeederResult:
     """Play a facility's power profile at ``bus`` of ``net`` as a power-flow time series.
 
@@ -251,6 +263,9 @@ def run_feeder(
         Solver, see the module docstring.
     name : str
         Name of the facility load.
+    allow_implausible : collection of str, default ()
+        Override keys of :data:`traces.fields.PLAUSIBLE`: ``"power_factor"`` (pf below
+        0.7), ``"facility_p_mw"`` (a peak above 10 GW: kW or W labelled MW?).
 
     Returns
     -------
@@ -271,8 +286,9 @@ def run_feeder(
             f"limits: expected gridlink.grid.feeder.Limits, got {type(limits).__name__}"
         )
     p = prepare_profile(profile, freq=freq)
+    check_facility_mw(p, "profile", allow=allow_implausible, error=FeederError)
     step_h = _step_hours(p.index, step)
-    q = _facility_q(p, pf, lagging, q_mvar)
+    q = _facility_q(p, pf, lagging, q_mvar, allow_implausible)
     _check_bus(net, bus)
     work = copy.deepcopy(net)
     load_idx = attach_facility(work, int(bus), name=name)

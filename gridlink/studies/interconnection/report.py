@@ -27,9 +27,6 @@ from __future__ import annotations
 import html
 import json
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +34,6 @@ import numpy as np
 import pandas as pd
 
 from gridlink.studies._json import json_safe
-from gridlink.studies.interconnection.base import InterconnectionError
 from gridlink.studies.interconnection.figures import (
     event_fig,
     ldc_fig,
@@ -47,6 +43,7 @@ from gridlink.studies.interconnection.figures import (
 )
 from gridlink.studies.interconnection.ride_through import Sag
 from gridlink.studies.interconnection.study import InterconnectionStudy, export_dynamic_inputs
+from traces.outputs import check_output, staged_folder
 
 __all__ = ["write_report", "check_out_dir"]
 
@@ -54,21 +51,18 @@ logger = logging.getLogger(__name__)
 
 
 def check_out_dir(out: str | Path, *, overwrite: bool) -> Path:
-    """Refuse an existing output folder unless ``overwrite``.
+    """Refuse an existing output folder unless ``overwrite`` (before any work).
+
+    :func:`traces.outputs.check_output` for the report folder (``--out``): an existing
+    empty folder counts as free.
 
     Raises
     ------
-    InterconnectionError
-        ``out`` exists (and ``overwrite`` is False) or is a file.
+    traces.outputs.OutputError
+        ``out`` holds results (and ``overwrite`` is False), is a file, or its folder is
+        not writable.
     """
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InterconnectionError(f"--out: {out} exists and is not a folder")
-    if out.exists() and not overwrite:
-        raise InterconnectionError(
-            f"--out: {out} already exists; choose a new folder or pass --overwrite"
-        )
-    return out
+    return check_output(out, overwrite=overwrite, folder=True, name="--out")
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -433,7 +427,7 @@ def write_report(
     overwrite: bool = False,
     title: str = "facility",
 ) -> dict[str, Path]:
-    """Write the report folder atomically (temporary sibling folder, then rename).
+    """Write the report folder atomically (:func:`traces.outputs.staged_folder`).
 
     Parameters
     ----------
@@ -453,23 +447,12 @@ def write_report(
 
     Raises
     ------
-    InterconnectionError
-        ``out`` exists and ``overwrite`` is False.
+    traces.outputs.OutputError
+        ``out`` holds results and ``overwrite`` is False (checked before anything is
+        written; the previous report survives a failed run).
     """
-    out = check_out_dir(out, overwrite=overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    final = Path(out)
+    with staged_folder(final, overwrite=overwrite, name="--out") as tmp:
         files = _write_all(study, tmp, title)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / out.name)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    logger.info("interconnection report written to %s", out)
-    return {k: out / p.name for k, p in files.items()}
+    logger.info("interconnection report written to %s", final)
+    return {k: final / p.relative_to(tmp) for k, p in files.items()}
