@@ -52,10 +52,7 @@ class PosteriorEnsemble:
     def predict_proba_many(self, xs: Sequence[np.ndarray], **kwargs: Any) -> list[np.ndarray]:
         """Mean member posterior per sequence, each (T_i, K)."""
         xs = list(xs)
-        total = [
-            np.asarray(p, dtype=np.float64)
-            for p in self.members[0].predict_proba_many(xs, **kwargs)
-        ]
+        total = list(self.members[0].predict_proba_many(xs, **kwargs))
         for m in self.members[1:]:
             p = m.predict_proba_many(xs, **kwargs)
             total = [a + b for a, b in zip(total, p, strict=True)]
