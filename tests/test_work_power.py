@@ -102,3 +102,76 @@ def test_heldout_sharegpt_run(powertrace_dir: Path) -> None:
     assert m["abs_delta_energy_pct"] < 5.0
     assert m["ks"] < 0.35 < m_mean["ks"]
     assert m["acf_r2"] > 0.3
+
+
+# ---- the facility runs the work-to-power model (method="work") -------------------------
+def _work_hall(config_id: str = "qwen3-8b_H100_tp1", **kw):
+    from traces.facility import FacilitySpec, WorkloadScenario
+
+    base = dict(
+        rows=1,
+        racks_per_row=2,
+        servers_per_rack=2,
+        assignment=config_id,
+        gpus_per_server=1,
+        scenario=WorkloadScenario(arrival="azure", rate_per_replica_rps=1.0),
+        horizon_s=120.0,
+        resolution="1min",
+        seed=11,
+    )
+    base.update(kw)
+    return FacilitySpec(**base)
+
+
+def test_facility_work_method_reproduces_a_server_from_its_own_seed() -> None:
+    """Server k's GPU power under method='work' equals an independent run of its replica:
+    the same schedule and surrogate draws, the work ledger, the configuration's stored
+    work-to-power model and the power stream of the fifth method (spawn key 4)."""
+    from traces.facility import server_seed, simulate_facility
+    from traces.facility.traffic import replica_schedule
+    from traces.model.registry import load_configuration
+    from traces.model.work_power import from_configuration
+    from traces.workload.ledger import simulate_work
+
+    spec = _work_hall()
+    cfg = load_configuration("qwen3-8b_H100_tp1")
+    res = simulate_facility(spec, method="work", progress=False, keep_servers=True)
+    k = 3
+    (child,) = server_seed(spec.seed, k).spawn(1)
+    s_sched, s_surr, s_pow = child.spawn(3)
+    sched = replica_schedule(spec, np.random.default_rng(s_sched))
+    feats = simulate_work(
+        sched, cfg.latency, max_batch=64, rng=np.random.default_rng(s_surr), duration_s=120.0
+    )
+    power_rng = np.random.default_rng(
+        np.random.SeedSequence(s_pow.entropy, spawn_key=(*s_pow.spawn_key, 4))
+    )
+    expected_w = from_configuration(cfg).generate_from_features(feats, rng=power_rng)
+    got_kw = res.server_it_kw.iloc[:, k].to_numpy() - spec.it_base_kw_per_server
+    np.testing.assert_allclose(got_kw * 1e3, expected_w, rtol=1e-6, atol=1e-6)
+    assert expected_w.std() > 0  # a real trace, not a constant
+
+
+def test_facility_work_method_leaves_the_other_methods_unchanged() -> None:
+    """Running 'work' beside 'model' computes the ledger for every replica; A_t draws the same
+    random numbers, so the model's PCC equals a model-only run bit for bit, and each method
+    equals its own single-method run."""
+    from traces.facility import simulate_facility, simulate_methods
+
+    spec = _work_hall()
+    both = simulate_methods(spec, ("model", "work"), progress=False)
+    model_only = simulate_facility(spec, method="model", progress=False)
+    work_only = simulate_facility(spec, method="work", progress=False)
+    pd.testing.assert_series_equal(both["model"].pcc_mw, model_only.pcc_mw)
+    pd.testing.assert_series_equal(both["work"].pcc_mw, work_only.pcc_mw)
+    assert not np.array_equal(both["work"].pcc_mw.to_numpy(), both["model"].pcc_mw.to_numpy())
+
+
+def test_facility_work_method_refuses_a_configuration_without_a_work_model() -> None:
+    from traces.facility import FacilityConfigError, simulate_facility
+    from traces.model.registry import load_configuration
+
+    cid = "llama-3-8b_H100_tp1"  # transferred from the paper's parameters: no ledger fit
+    assert "work_power" not in (load_configuration(cid).provenance or {})
+    with pytest.raises(FacilityConfigError, match=r"method='work'.*llama-3-8b_H100_tp1"):
+        simulate_facility(_work_hall(cid), method="work", progress=False)

@@ -41,6 +41,7 @@ from traces.facility.run import (
 )
 from traces.facility.spec import (
     METHODS,
+    PAPER_METHODS,
     Assignment,
     FacilityConfigError,
     FacilitySpec,
@@ -70,6 +71,7 @@ __all__ = [
     "FlexibilitySpec",
     "LONG_WINDOW",
     "METHODS",
+    "PAPER_METHODS",
     "PowerGenerator",
     "RackChunk",
     "WHOLE_SEQUENCE_MAX_STEPS",

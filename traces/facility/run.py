@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from traces.facility.result import FacilityResult, RackChunk, assemble
-from traces.facility.spec import METHODS, FacilityConfigError, FacilitySpec
+from traces.facility.spec import METHODS, PAPER_METHODS, FacilityConfigError, FacilitySpec
 from traces.facility.traffic import _power_rng, _replica_streams, replica_schedule, shared_intensity
 from traces.fields import as_integer
 from traces.model.envelope import check_envelope, merge_flags
@@ -108,7 +108,9 @@ def _config_tp(cfg: FittedConfiguration, config_id: str) -> int:
 def _generator(config_id: str, method: str) -> PowerGenerator:
     """The power generator for a configuration and method (cached per process).
 
-    ``"model"`` is the fitted configuration itself.  Baselines are rebuilt from the
+    ``"model"`` is the fitted configuration itself; ``"work"`` is the work-to-power model
+    stored with it (``provenance["work_power"]``, :func:`traces.model.work_power.from_configuration`).
+    Baselines are rebuilt from the
     statistics stored with the configuration (``provenance["baseline_stats"]``, fitted on
     the configuration's own training data, :func:`traces.model.baselines.baseline_stats`); the
     TDP baseline falls back to the configuration's ``tdp_w``.
@@ -118,6 +120,17 @@ def _generator(config_id: str, method: str) -> PowerGenerator:
         return cfg
     key = (config_id, method)
     with _GEN_LOCK:
+        if key not in _GEN_CACHE and method == "work":
+            from traces.model.work_power import WorkPowerError, from_configuration
+
+            try:
+                _GEN_CACHE[key] = from_configuration(cfg)
+            except WorkPowerError as exc:
+                raise FacilityConfigError(
+                    f"method='work': configuration {config_id!r} stores no usable work-to-power "
+                    f"model ({exc}); use a measured configuration fitted with issue 16 "
+                    "(provenance['work_power']) or another method"
+                ) from exc
         if key not in _GEN_CACHE:
             from traces.model.baselines import TDPBaseline, baselines_from_stats
 
@@ -171,7 +184,12 @@ def _features(
     cfg: FittedConfiguration,
     spec: FacilitySpec,
     rng: np.random.Generator,
+    *,
+    ledger: bool = False,
 ) -> WorkloadFeatures:
+    """Surrogate features of one replica; with the work ledger when the configuration's
+    classifier reads it or ``ledger`` (the ``"work"`` method) asks for it.  The ledger path
+    draws the same random numbers, so A_t and dA_t do not depend on ``ledger``."""
     from traces.model.configuration import needs_ledger
     from traces.workload.surrogate import features_for_schedule
 
@@ -179,7 +197,7 @@ def _features(
     # A_t and dA_t; compute them only for configurations whose classifier reads them
     names = getattr(cfg, "feature_names", None)
     extra = names is None or any(n not in ("active", "delta_active") for n in names)
-    if names is not None and needs_ledger(names):  # work-ledger features (issue 16)
+    if ledger or (names is not None and needs_ledger(names)):  # work ledger (issue 16)
         from traces.workload.ledger import simulate_work
 
         return simulate_work(
@@ -336,7 +354,7 @@ def simulate_racks(
                     (np.asarray(sched.arrival_s) // spec.resolution_s).astype(int), n_res - 1
                 )
                 arrivals[g] += np.bincount(k, minlength=n_res)
-                feats = _features(sched, cfg, spec, r_surr)
+                feats = _features(sched, cfg, spec, r_surr, ledger="work" in methods)
                 jobs.setdefault(cid, []).append((g * spr + slot, feats, r_pow))
                 # out-of-envelope flags (issue 16): logged once per facility in assemble()
                 envelope = (getattr(cfg, "provenance", None) or {}).get("envelope")
@@ -619,7 +637,7 @@ def simulate_facility(
 
 def simulate_methods(
     spec: FacilitySpec,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = PAPER_METHODS,
     *,
     workers: int | None = None,
     scheduler: str | Client | None = None,
@@ -632,7 +650,7 @@ def simulate_methods(
     ----------
     spec : FacilitySpec
     methods : sequence of str
-        Subset of :data:`METHODS`.
+        Subset of :data:`METHODS` (default: the paper's four, :data:`PAPER_METHODS`).
     workers, scheduler, progress, keep_servers
         As :func:`simulate_facility`.
 
