@@ -10,7 +10,7 @@ the Azure 2024 code day shape, 24 h) and runs it for each configuration in
   the day's busiest profile bin (:func:`gridlink.studies.planning.oversubscription`);
 * §4.5: coefficient of variation of GPU power at server, rack, row and site over that
   window (:func:`gridlink.studies.planning.aggregation_cv`);
-* the envelope check (``result.metadata["envelope"]``): whether the traffic lies where the
+* the envelope check (``result.out_of_envelope``, ``result.metadata["out_of_envelope"]``): whether the traffic lies where the
   configuration was fitted;
 
 next to the paper's figures in ``meta.paper`` with the differences explained
@@ -141,7 +141,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         t.insert(0, "config_id", cid)
         tables.append(t.reset_index())
         plot_pcc(results, args.out / f"pcc_{cid}.png", freq=spec.resolution)
-        envelope[cid] = results["model"].metadata.get("envelope", {}).get(cid)
+        flags = results["model"].metadata.get("out_of_envelope", {})
+        mine = {k: f for k, f in flags.items() if f.get("config_id") == cid}
+        envelope[cid] = {
+            "outside": bool(mine),
+            "flags": mine,
+            "warning": "; ".join(
+                f.get("message")
+                or f"{f['quantity']} up to {f['value']:.0f} {f['unit']} outside the fitted "
+                f"range {f['fitted_range'][0]:.0f}-{f['fitted_range'][1]:.0f}"
+                for f in mine.values()
+            )
+            or None,
+        }
         win = peak_window(spec, args.window_min)
         over = oversubscription(win, row_limit_kw=limit_kw, seeds=args.seeds, methods=methods)
         for m, row in over.answer.iterrows():

@@ -1,36 +1,14 @@
 """Energy-preserving resampling of power profiles, with explicit time zones.
 
-A power profile sampled on a regular grid is read as a *step function*: the
-sample stamped ``t`` is the mean power over ``[t, t + step)`` (interval-beginning
-labels, the convention of the 250 ms generator and of utility interval meters).
-Resampling to a coarser step (250 ms -> 1 min -> 15 min -> 1 h) returns, for
-each target interval, the time-weighted mean power over that interval, so the
-energy ``sum(p * dt)`` of every whole target interval equals the energy of the
-source samples inside it.  Resampling to a finer step holds each source value
-(step-hold), which preserves energy too.  A source step that does not divide
-the target step is handled exactly: a source sample straddling a target
-boundary contributes to each side in proportion to the time it spends there.
-
-Time zones are never guessed: a naive index raises unless ``tz=`` names the
-zone its wall-clock times are in; results are always in UTC.
-
-Partial intervals are refused.  When the profile does not start and end on
-boundaries of the target grid, the first or last target interval would be only
-partly covered; rather than dropping it or averaging over part of it, the call
-raises :class:`ResampleError` saying which interval is partial and by how much,
-so the caller trims (``series[start:end]``) or extends the profile knowingly.
-
-Target intervals are fixed durations aligned to the Unix epoch in UTC (so a
-``"1h"`` interval starts on a UTC hour, a ``"15min"`` interval on a UTC quarter
-hour).  For zones whose UTC offset is a whole number of hours (all of Europe and
-the contiguous US) this is the local clock hour as well, in winter and summer.
-Calendar frequencies (``"D"``, ``"W"``, ``"MS"``) are refused: a local day is 23,
-24 or 25 hours long across daylight-saving changes; resample to ``"1h"`` and
-group by local date instead.
-
 The resampling itself lives in :mod:`traces.timeseries` (plain pandas, shared with the
-generator, so that ``traces`` needs nothing of ``gridlink``); this module adds the unit
-check of the bridge's public boundary: the series must declare a unit of power (pint).
+generator, so that ``traces`` needs nothing of ``gridlink``); its docstring states the
+conventions: samples are interval-beginning step functions, coarser steps are
+time-weighted means so every whole target interval keeps its energy, finer steps hold,
+naive indexes raise unless ``tz=`` names their zone, results are in UTC, partial intervals
+and calendar frequencies are refused, and intervals align to the Unix epoch in UTC.
+
+This module adds the unit check of the bridge's public boundary: the series must declare
+a unit of power (pint).
 """
 
 from __future__ import annotations

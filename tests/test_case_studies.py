@@ -58,6 +58,7 @@ def test_paper_table3_short_run(table3_run: tuple[dict, Path]) -> None:
         assert cv[f"{cid}/site"]["cv_mean"] < cv[f"{cid}/server"]["cv_mean"]
         # the paper's rate split is outside the 70B trace's envelope, and the run says so
         assert summary["envelope"][cid]["outside"]
+        assert f"{cid}:concurrency_levels" in summary["envelope"][cid]["flags"]
     assert "llama-3-70b_H100_tp8/lut" not in t3
     assert "per-phase" in summary["unavailable"]["llama-3-70b_H100_tp8"]["lut"]
     assert summary["tdp_mw_paper_formula"] == pytest.approx(1.19, abs=0.005)

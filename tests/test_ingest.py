@@ -1,4 +1,4 @@
-"""Tests of traces.ingest against the real powertrace_sim bundles and a legacy fixture.
+"""Tests of traces.measured.ingest against the real powertrace_sim bundles and a legacy fixture.
 
 Expected values come from shared/data/powertrace_sim/README.md (per-bundle table and quirks)
 or are recomputed here independently from the raw files with the csv/json modules.
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from traces.ingest import (
+from traces.measured.ingest import (
     BundleError,
     BundleGapError,
     MeasuredBundle,
@@ -263,8 +263,8 @@ def _edit_json(path: Path, edit) -> None:
 
 def test_missing_file(h100_r4_dir: Path, tmp_path: Path) -> None:
     folder = _copy_bundle(h100_r4_dir, tmp_path)
-    (folder / "engine.csv").unlink()
-    with pytest.raises(BundleError, match="engine.csv"):
+    (folder / "power.csv").unlink()  # engine.csv is optional (test_ingest_real_logs.py)
+    with pytest.raises(BundleError, match="power.csv"):
         load_bundle(folder)
     with pytest.raises(BundleError, match="does not exist"):
         load_bundle(tmp_path / "nope")

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from traces.envelope import envelope_counts, envelope_warning
 from traces.facility import FacilitySpec, WorkloadScenario, simulate_facility
 from traces.model.configuration import feature_matrix
+from traces.model.envelope import envelope_counts, envelope_warning
 from traces.model.registry import list_configurations, load_configuration
 from traces.workload.arrivals import poisson
 from traces.workload.schedule import TokenDistribution
@@ -145,10 +145,13 @@ def test_70b_at_code_trace_traffic_is_flagged(caplog: pytest.LogCaptureFixture) 
         gpus_per_server=8, horizon_s=600.0, seed=1,
         scenario=WorkloadScenario(arrival="poisson", rate_per_replica_rps=0.075),
     )  # fmt: skip
-    with caplog.at_level(logging.WARNING, logger="traces.facility"):
+    with caplog.at_level(logging.WARNING, logger="traces"):
         res = simulate_facility(spec, progress=False)
-    rep = res.metadata["envelope"]["llama-3.1-70b_H100_tp4"]
-    assert rep["outside"] and rep["n_busy"] > 0
+    # one flag on the result (the issue-16 mechanism), the concurrency-level entry among it
+    assert res.out_of_envelope
+    rep = res.metadata["out_of_envelope"]["llama-3.1-70b_H100_tp4:concurrency_levels"]
+    assert rep["n_busy"] > 0 and rep["value"] > rep["fitted_range"][1]
+    assert rep["n_busy"] == res.metadata["envelope_counts"]["llama-3.1-70b_H100_tp4"]["n_busy"]
     assert "training envelope" in caplog.text and "A_t = 1-7" in caplog.text
     prov = load_configuration("llama-3.1-70b_H100_tp4").provenance["envelope"]
     assert prov["sparse_levels"][:7] == [1, 2, 3, 4, 5, 6, 7]
@@ -169,4 +172,5 @@ def test_70b_at_code_trace_traffic_is_flagged(caplog: pytest.LogCaptureFixture) 
         ),  # fmt: skip
         progress=False,
     )
-    assert not ok.metadata["envelope"]["llama-3.1-70b_H100_tp4"]["outside"]
+    assert "llama-3.1-70b_H100_tp4:concurrency_levels" not in ok.metadata.get("out_of_envelope", {})
+    assert ok.metadata["envelope_counts"]["llama-3.1-70b_H100_tp4"]["n_busy"] > 0

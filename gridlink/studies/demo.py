@@ -40,7 +40,7 @@ import pandas as pd
 from gridlink.studies._json import json_safe
 from traces.facility import (
     AZURE_ATTRIBUTION,
-    METHODS,
+    PAPER_METHODS,
     FacilityResult,
     FacilitySpec,
     WorkloadScenario,
@@ -415,7 +415,7 @@ def _run_demo_into(opts: DemoOptions, out: Path) -> DemoReport:
     t0 = time.perf_counter()
     logger.info("demo: hall of %d servers on %s", spec.n_servers, spec.server_configs()[0])
     results = simulate_methods(
-        spec, METHODS, workers=opts.workers, progress=opts.progress, keep_servers=True
+        spec, PAPER_METHODS, workers=opts.workers, progress=opts.progress, keep_servers=True
     )
     timings["hall_s"] = time.perf_counter() - t0
 
@@ -431,7 +431,7 @@ def _run_demo_into(opts: DemoOptions, out: Path) -> DemoReport:
     t0 = time.perf_counter()
     over_spec = replace(spec, horizon_s=min(opts.oversub_horizon_s, spec.horizon_s))
     over = oversubscription(
-        over_spec, row_limit_kw=opts.row_limit_kw, seeds=opts.oversub_seeds, methods=METHODS
+        over_spec, row_limit_kw=opts.row_limit_kw, seeds=opts.oversub_seeds, methods=PAPER_METHODS
     )
     by_corr = oversubscription_vs_correlation(
         over_spec,
@@ -477,7 +477,7 @@ def _run_demo_into(opts: DemoOptions, out: Path) -> DemoReport:
             "max_ramp_mw_per_1min": table3.loc[m, "max_ramp_mw_per_1min"],
             "energy_mwh": results[m].energy_mwh(),
         }
-        for m in METHODS
+        for m in PAPER_METHODS
     }
     summary["oversubscription"] = {
         "row_limit_kw": opts.row_limit_kw,

@@ -40,6 +40,7 @@ from traces.facility.run import (
 )
 from traces.facility.spec import (
     METHODS,
+    PAPER_METHODS,
     Assignment,
     FacilityConfigError,
     FacilitySpec,
@@ -69,6 +70,7 @@ __all__ = [
     "FlexibilityError",
     "FlexibilitySpec",
     "METHODS",
+    "PAPER_METHODS",
     "PowerGenerator",
     "RackChunk",
     "WorkloadScenario",

@@ -274,6 +274,7 @@ def simulate_flexible(
     arrivals = np.zeros((spec.n_racks, n_res), dtype=np.int64)
     envelope: list[dict[str, np.ndarray]] = [{} for _ in range(spec.n_racks)]
     envelope_defs: dict[str, dict[str, Any]] = {}
+    flags: list[dict[str, Any]] = [{} for _ in range(spec.n_racks)]
     frames = []
     for s in range(spec.n_servers):
         cid = configs[s]
@@ -335,12 +336,21 @@ def simulate_flexible(
             feats = workload_features(tl, duration_s=spec.horizon_s + 2 * margin, extra=extra)
             jobs.setdefault(cid, []).append((s, feats, r_pow, tp))
             env = (getattr(cfg, "provenance", None) or {}).get("envelope")
-            if env:
-                from traces.model.envelope import envelope_counts
+            if env:  # the same flags as simulate_facility, over the horizon
+                from types import SimpleNamespace
 
-                c = envelope_counts(env, np.asarray(feats.active)[m0 : m0 + T])
-                envelope[s // spr][cid] = envelope[s // spr].get(cid, 0) + c
-                envelope_defs[cid] = env
+                from traces.model.envelope import check_envelope, envelope_counts, merge_flags
+
+                active = np.asarray(feats.active)[m0 : m0 + T]
+                seen = SimpleNamespace(
+                    n_in=np.asarray(sched.n_in)[inside], n_out=np.asarray(sched.n_out)[inside]
+                )
+                flags_ = check_envelope(env, seen, SimpleNamespace(active=active), config_id=cid)
+                merge_flags(flags[s // spr], flags_)
+                if "max_level" in env:
+                    c = envelope_counts(env, active)
+                    envelope[s // spr][cid] = envelope[s // spr].get(cid, 0) + c
+                    envelope_defs[cid] = env
             arr_o = arr[order]
             stretch_o = hall_s * (np.ones(len(arr)) if scale is None else scale[order])
             full_ttft = tl.ttft_s / stretch_o
@@ -385,6 +395,7 @@ def simulate_flexible(
             gpu_w=servers[r * spr : (r + 1) * spr].sum(axis=0),
             server_gpu_w=None,
             arrivals=arrivals[r],
+            out_of_envelope=flags[r],
             envelope_counts=envelope[r],
             envelopes={cid: envelope_defs[cid] for cid in envelope[r]},
         )

@@ -20,6 +20,7 @@ import pandas as pd
 from traces import DT_S
 from traces.facility.spec import FacilitySpec, _is_multiple
 from traces.facility.traffic import AZURE_ATTRIBUTION
+from traces.model.envelope import level_flag, merge_flags, warn_envelope
 from traces.outputs import staged_folder
 from traces.timeseries import resample_energy
 
@@ -59,6 +60,8 @@ class RackChunk:
     arrivals: np.ndarray
     methods: dict[str, np.ndarray] = field(default_factory=dict)
     server_methods: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Out-of-envelope flags of the rack's schedules (traces.model.envelope.merge_flags keys).
+    out_of_envelope: dict[str, Any] = field(default_factory=dict)
     envelope_counts: dict[str, np.ndarray] = field(default_factory=dict)
     envelopes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -158,6 +161,12 @@ class FacilityResult:
     server_configs: list[str]
     replicas_per_server: dict[str, int]
     metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def out_of_envelope(self) -> bool:
+        """True when a schedule's prompt lengths, context or concurrency lay beyond a
+        configuration's fitted range (details: ``metadata["out_of_envelope"]``)."""
+        return bool(self.metadata.get("out_of_envelope"))
 
     @property
     def pcc_mw(self) -> pd.Series:
@@ -360,10 +369,13 @@ def assemble(
     n_res = int(round(spec.horizon_s / spec.resolution_s))
     arrivals = np.zeros(n_res, dtype=np.int64)
     seen = np.zeros(spec.n_racks, dtype=bool)
+    envelope_flags: dict[str, Any] = {}
     env_counts: dict[str, np.ndarray] = {}
     envelopes: dict[str, dict[str, Any]] = {}
     it = chunks.values() if isinstance(chunks, Mapping) else chunks
     for ch in it:
+        for f in ch.out_of_envelope.values():  # one at a time: two configurations may
+            merge_flags(envelope_flags, {f["quantity"]: f})  # share a quantity in a rack
         gpu = ch.methods.get(method, ch.gpu_w)
         rack_gpu[ch.rack] = gpu
         seen[ch.rack] = True
@@ -406,11 +418,23 @@ def assemble(
         spec.start, periods=n_res, freq=pd.Timedelta(seconds=spec.resolution_s), name="time"
     )
     meta: dict[str, Any] = {"spec": spec.to_dict(), "method": method}
+    # concurrency-level tallies of the whole facility (issue 12) become flags of the same
+    # form as the token and concurrency ranges (issue 16): one flag, one warning path
+    for cid, c in env_counts.items():
+        merge_flags(envelope_flags, level_flag(cid, envelopes.get(cid, {}), c))
+    if envelope_flags:  # the scenario lies outside a configuration's fit
+        warn_envelope(envelope_flags)
+        meta["out_of_envelope"] = envelope_flags
+    meta["envelope_counts"] = {
+        cid: dict(
+            zip(("n_steps", "n_busy", "n_sparse_level", "n_above_max"), map(int, c), strict=True)
+        )
+        for cid, c in env_counts.items()
+    }
     if spec.scenario.arrival == "azure" or spec.scenario.tokens.startswith("azure"):
         meta["attribution"] = AZURE_ATTRIBUTION
     if spec.scenario.profile_label:
         meta["profile_label"] = spec.scenario.profile_label
-    meta["envelope"] = _envelope_report(env_counts, envelopes, method)
     return FacilityResult(
         spec=spec,
         method=method,
@@ -425,28 +449,3 @@ def assemble(
         replicas_per_server=replicas or {},
         metadata=meta,
     )
-
-
-def _envelope_report(
-    counts: Mapping[str, np.ndarray], envelopes: Mapping[str, Mapping[str, Any]], method: str
-) -> dict[str, Any]:
-    """Per configuration: the envelope tally and, outside the envelope, the warning
-    (logged once per configuration, for the model method)."""
-    from traces.model.envelope import envelope_warning
-
-    out: dict[str, Any] = {}
-    for cid, c in counts.items():
-        env = envelopes.get(cid, {})
-        msg = envelope_warning(cid, env, c)
-        n, busy, sparse, beyond = (int(v) for v in c)
-        out[cid] = {
-            "outside": msg is not None,
-            "warning": msg,
-            "n_steps": n,
-            "n_busy": busy,
-            "n_sparse_level": sparse,
-            "n_beyond": beyond,
-        }
-        if msg is not None and method == "model":
-            logger.warning(msg)
-    return out

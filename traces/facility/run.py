@@ -44,8 +44,9 @@ Wilkins, Kazhamiaka & Rajagopal, "From Servers to Sites: Compositional Power Tra
 Generation of LLM Inference for Infrastructure Planning" (2026), §3.1, §3.4, Eqs 10-11.
 
 One cohesive module over ~600 lines: the execution engine of one facility run (generators
-per configuration, rack chunks, whole-sequence inference, serial or dask execution and the
-``simulate_*`` entry points); the spec, traffic and result live beside it.
+per configuration, rack chunks, edge margins and the bounded-memory window plan, serial or
+dask execution and the ``simulate_*`` entry points); the spec, traffic and result live
+beside it.
 """
 
 from __future__ import annotations
@@ -53,15 +54,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from traces import DT_S
 from traces.facility.result import FacilityResult, RackChunk, assemble
-from traces.facility.spec import METHODS, FacilityConfigError, FacilitySpec
+from traces.facility.spec import METHODS, PAPER_METHODS, FacilityConfigError, FacilitySpec
 from traces.facility.traffic import _power_rng, _replica_streams, replica_schedule, shared_intensity
 from traces.fields import as_integer
+from traces.model.envelope import check_envelope, envelope_counts, merge_flags
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from distributed import Client, LocalCluster
@@ -110,7 +113,9 @@ def _config_tp(cfg: FittedConfiguration, config_id: str) -> int:
 def _generator(config_id: str, method: str) -> PowerGenerator:
     """The power generator for a configuration and method (cached per process).
 
-    ``"model"`` is the fitted configuration itself.  Baselines are rebuilt from the
+    ``"model"`` is the fitted configuration itself; ``"work"`` is the work-to-power model
+    stored with it (``provenance["work_power"]``, :func:`traces.model.work_power.from_configuration`).
+    Baselines are rebuilt from the
     statistics stored with the configuration (``provenance["baseline_stats"]``, fitted on
     the configuration's own training data, :func:`traces.model.baselines.baseline_stats`); the
     TDP baseline falls back to the configuration's ``tdp_w``.
@@ -120,6 +125,17 @@ def _generator(config_id: str, method: str) -> PowerGenerator:
         return cfg
     key = (config_id, method)
     with _GEN_LOCK:
+        if key not in _GEN_CACHE and method == "work":
+            from traces.model.work_power import WorkPowerError, from_configuration
+
+            try:
+                _GEN_CACHE[key] = from_configuration(cfg)
+            except WorkPowerError as exc:
+                raise FacilityConfigError(
+                    f"method='work': configuration {config_id!r} stores no usable work-to-power "
+                    f"model ({exc}); use a measured configuration fitted with issue 16 "
+                    "(provenance['work_power']) or another method"
+                ) from exc
         if key not in _GEN_CACHE:
             from traces.model.baselines import TDPBaseline, baselines_from_stats
 
@@ -181,13 +197,25 @@ def _features(
     spec: FacilitySpec,
     rng: np.random.Generator,
     duration_s: float,
+    *,
+    ledger: bool = False,
 ) -> WorkloadFeatures:
+    """Surrogate features of one replica; with the work ledger when the configuration's
+    classifier reads it or ``ledger`` (the ``"work"`` method) asks for it.  The ledger path
+    draws the same random numbers, so A_t and dA_t do not depend on ``ledger``."""
+    from traces.model.configuration import needs_ledger
     from traces.workload.surrogate import features_for_schedule
 
     # the surrogate's extra columns (prefill tokens, decode rate, waiting) cost more than
     # A_t and dA_t; compute them only for configurations whose classifier reads them
     names = getattr(cfg, "feature_names", None)
     extra = names is None or any(n not in ("active", "delta_active") for n in names)
+    if ledger or (names is not None and needs_ledger(names)):  # work ledger (issue 16)
+        from traces.workload.ledger import simulate_work
+
+        return simulate_work(
+            schedule, cfg.latency, max_batch=spec.max_batch, rng=rng, duration_s=duration_s
+        )
     return features_for_schedule(
         schedule, cfg.latency, max_batch=spec.max_batch, rng=rng, duration_s=duration_s,
         extra=extra,
@@ -330,6 +358,7 @@ def simulate_racks(
     envelope_defs: dict[str, dict[str, Any]] = {}
     # per configuration: (row in the group's server matrix, features, power seed sequence)
     jobs: dict[str, list[tuple[int, WorkloadFeatures, np.random.SeedSequence]]] = {}
+    flags: list[dict[str, Any]] = [{} for _ in racks]
     for g, rack in enumerate(racks):
         for slot in range(spr):
             s = rack * spr + slot
@@ -342,15 +371,25 @@ def simulate_racks(
                 t_arr = t_arr[(t_arr >= 0) & (t_arr < spec.horizon_s)]
                 k = np.minimum((t_arr // spec.resolution_s).astype(int), n_res - 1)
                 arrivals[g] += np.bincount(k, minlength=n_res)
-                feats = _features(sched, cfg, spec, r_surr, spec.horizon_s + 2 * margin)
+                feats = _features(
+                    sched, cfg, spec, r_surr, spec.horizon_s + 2 * margin, ledger="work" in methods
+                )
                 jobs.setdefault(cid, []).append((g * spr + slot, feats, r_pow))
+                # out-of-envelope flags and concurrency-level tallies over the horizon
+                # (margins trimmed); judged and logged once per facility in assemble()
                 env = (getattr(cfg, "provenance", None) or {}).get("envelope")
                 if env:
-                    from traces.model.envelope import envelope_counts
-
-                    c = envelope_counts(env, np.asarray(feats.active)[m0 : m0 + T])
-                    envelope[g][cid] = envelope[g].get(cid, 0) + c
-                    envelope_defs[cid] = env
+                    active = np.asarray(feats.active)[m0 : m0 + T]
+                    inside = (sched.arrival_s >= margin) & (
+                        sched.arrival_s < margin + spec.horizon_s
+                    )
+                    seen = SimpleNamespace(n_in=sched.n_in[inside], n_out=sched.n_out[inside])
+                    in_horizon = SimpleNamespace(active=active)
+                    merge_flags(flags[g], check_envelope(env, seen, in_horizon, config_id=cid))
+                    if "max_level" in env:
+                        c = envelope_counts(env, active)
+                        envelope[g][cid] = envelope[g].get(cid, 0) + c
+                        envelope_defs[cid] = env
     per_method: dict[str, np.ndarray] = {}
     for m in methods:
         servers = np.zeros((len(racks) * spr, T), dtype=np.float64)
@@ -377,6 +416,7 @@ def simulate_racks(
                 arrivals=arrivals[g],
                 methods=sums,
                 server_methods=srv,
+                out_of_envelope=flags[g],
                 envelope_counts=envelope[g],
                 envelopes={cid: envelope_defs[cid] for cid in envelope[g]},
             )
@@ -634,7 +674,7 @@ def simulate_facility(
 
 def simulate_methods(
     spec: FacilitySpec,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = PAPER_METHODS,
     *,
     workers: int | None = None,
     scheduler: str | Client | None = None,
@@ -647,7 +687,7 @@ def simulate_methods(
     ----------
     spec : FacilitySpec
     methods : sequence of str
-        Subset of :data:`METHODS`.
+        Subset of :data:`METHODS` (default: the paper's four, :data:`PAPER_METHODS`).
     workers, scheduler, progress, keep_servers
         As :func:`simulate_facility`.
 

@@ -24,8 +24,14 @@ from traces.fields import allowed_keys, as_integer, as_number, check_plausible
 logger = logging.getLogger(__name__)
 
 
-#: Generation methods: the fitted model and the paper's baselines (§4.2).
-METHODS: tuple[str, ...] = ("model", "tdp", "mean", "lut")
+#: Generation methods: the fitted model, the paper's baselines (§4.2) and the work-to-power
+#: model on the surrogate's token ledger (``"work"``, :mod:`traces.model.work_power`, stored in
+#: a configuration's ``provenance["work_power"]``; issue 16).  Appended last so the per-method
+#: power seeds of the others (``traces.facility.traffic._power_rng``) do not change.
+METHODS: tuple[str, ...] = ("model", "tdp", "mean", "lut", "work")
+
+#: The paper's four methods (the demo's and the planning views' default comparison).
+PAPER_METHODS: tuple[str, ...] = ("model", "tdp", "mean", "lut")
 
 
 class FacilityConfigError(ValueError):

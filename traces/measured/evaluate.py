@@ -427,7 +427,7 @@ def _load_bundles(config_id_or_bundles: str | Sequence[MeasuredBundle], data_roo
 
         if data_root is None:
             raise EvaluationError("evaluate_configuration(config_id): pass data_root=<bundles dir>")
-        paths = [p for p in find_bundles(Path(data_root)) if p.parent.name == config_id_or_bundles]
+        paths = [p for p in find_bundles(data_root) if p.parent.name == config_id_or_bundles]
         if not paths:
             raise EvaluationError(f"no bundles for {config_id_or_bundles!r} under {data_root}")
         return [load_bundle(p) for p in paths]
@@ -440,7 +440,7 @@ def _load_bundles(config_id_or_bundles: str | Sequence[MeasuredBundle], data_roo
 def evaluate_configuration(
     config_id_or_bundles: str | Sequence[MeasuredBundle],
     *,
-    data_root: str | Path | None = None,
+    data_root: str | Path | Sequence[str | Path] | None = None,
     seeds: Sequence[int] = DEFAULT_SEEDS,
     holdout_frac: float = 0.3,
     fit_kwargs: Mapping[str, Any] | None = None,
@@ -454,8 +454,8 @@ def evaluate_configuration(
     ----------
     config_id_or_bundles : str or sequence of MeasuredBundle
         A config id (bundles found under ``data_root``) or the bundles themselves.
-    data_root : path, optional
-        Root of measured bundles (``find_bundles``), needed with a config id.
+    data_root : path or list of paths, optional
+        Root(s) of measured bundles (``find_bundles``), needed with a config id.
     seeds : sequence of int
         Evaluation seeds (default 5).
     holdout_frac : float

@@ -55,6 +55,22 @@ Alignment choices (documented here once)
   ``itl_s`` column (a trace-replay file's flat ``itls`` list, one number per request, is
   kept as a one-element list per request and flagged in ``metadata["itls_flat"]``).
 
+* **Requests sent just before the power log.**  A request whose send time lies less than one
+  grid step (0.25 s) before the first power sample is moved to the first power sample and a
+  note is logged (``metadata["n_requests_aligned"]``, ``metadata["max_request_shift_s"]``):
+  the power and request clocks are read by different processes, and the agentic replay in
+  ``powertrace_sim_incoming`` sends its first request 42 ms before nvidia-smi's first
+  sample (``manifest.clock.first_sample_skew_s``), which is clock skew, not a missing power
+  window.  A request earlier than that is left as sent and a warning names the count (the
+  schedule then refuses the bundle: re-base it explicitly).
+* **No engine log.**  ``engine.csv`` is optional: a bundle of power log + request log +
+  manifest (what most operators have) loads with ``engine = None`` and
+  ``active_requests = None`` (measured A_t absent; ``metadata["has_engine"]`` False).
+* **Cached and prefix tokens.**  When the request log carries ``cached_prompt_tokens``
+  (prompt tokens served from vLLM's prefix cache, not prefilled) or ``prefix_tokens``
+  (tokens shared with the session's previous turn, cached or not), they are kept as
+  ``n_cached`` / ``n_prefix`` (int64) columns; each must satisfy ``0 <= value <= n_in``.
+
 ``metadata`` is JSON-serialisable (times as ISO-8601 strings) so that fitted models can store
 it as provenance.
 
@@ -89,6 +105,7 @@ __all__ = [
     "BundleError",
     "BundleGapError",
     "MeasuredBundle",
+    "data_roots",
     "find_bundles",
     "load_bundle",
     "load_legacy_bundle",
@@ -134,13 +151,15 @@ class MeasuredBundle:
     requests : pandas.DataFrame
         One row per request in dispatch order: ``arrival_time`` (datetime64[ns, UTC]),
         ``n_in``, ``n_out`` (int64 tokens), ``ttft_s`` (float64 [s]); optional ``itl_s``
-        (object: list of inter-token latencies [s]).
+        (object: list of inter-token latencies [s]), ``n_cached`` (prompt tokens served
+        from the prefix cache) and ``n_prefix`` (prompt tokens shared with an earlier
+        turn), int64, when the request log carries them.
     active_requests : pandas.Series or None
         Measured ``num_requests_running`` on ``power_w.index`` (float64, NaN before the
-        engine log starts); None for legacy bundles.
+        engine log starts); None for legacy bundles and bundles without engine.csv.
     engine : pandas.DataFrame or None
         The engine log as stored (all columns float64) with a UTC DatetimeIndex; None for
-        legacy bundles.
+        legacy bundles and bundles without engine.csv.
     manifest : dict
         The manifest as loaded; ``{}`` for legacy bundles.
     metadata : dict
@@ -550,7 +569,50 @@ def _requests_frame(
                 lists.append([float(x) for x in v])
         frame["itl_s"] = pd.Series(lists, dtype=object)
         info["itls_flat"] = flat
+    for key, column in (("cached_prompt_tokens", "n_cached"), ("prefix_tokens", "n_prefix")):
+        if key not in data:
+            continue
+        if len(data[key]) != len(frame):
+            raise BundleError(
+                f"{path}: {key!r} has {len(data[key])} entries for {len(frame)} requests; "
+                "every list must hold one entry per request"
+            )
+        values = _token_array(data[key], key, path)
+        over = np.flatnonzero(values > frame["n_in"].to_numpy())
+        if over.size:
+            i = int(over[0])
+            raise BundleError(
+                f"{path}: {key!r}[{i}] = {values[i]} exceeds input_lens[{i}] = "
+                f"{int(frame['n_in'].iloc[i])}; cached/prefix tokens are part of the prompt"
+            )
+        frame[column] = values
+        info[f"total_{column}"] = int(values.sum())
     return frame, info
+
+
+def _align_early_requests(
+    requests: pd.DataFrame, power_w: pd.Series, path: Path, dt_s: float
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Move requests sent less than one step before the first power sample onto it (logged)."""
+    t0 = power_w.index[0]
+    arrival = pd.DatetimeIndex(requests["arrival_time"])
+    early = (arrival < t0) & (arrival >= t0 - pd.Timedelta(seconds=dt_s))
+    info: dict[str, Any] = {"n_requests_aligned": int(early.sum()), "max_request_shift_s": 0.0}
+    if early.any():
+        shift = float((t0 - arrival[early]).total_seconds().max())
+        info["max_request_shift_s"] = round(shift, 6)
+        requests = requests.copy()
+        requests.loc[early, "arrival_time"] = t0
+        logger.info(
+            "%s: %d request(s) sent up to %.3f s (< one %.2f s step) before the first power "
+            "sample %s; aligned to it (clock skew between the power and request loggers)",
+            path,
+            info["n_requests_aligned"],
+            shift,
+            dt_s,
+            t0,
+        )
+    return requests, info
 
 
 def _requests_outside(requests: pd.DataFrame, power_w: pd.Series, path: Path) -> dict[str, int]:
@@ -576,46 +638,68 @@ def _requests_outside(requests: pd.DataFrame, power_w: pd.Series, path: Path) ->
 # --------------------------------------------------------------------------- public API
 
 
-#: Files (glob patterns) every bundle folder holds.
-_BUNDLE_FILES: tuple[str, ...] = ("power.csv", "engine.csv", "requests*.json", "manifest*.json")
+#: Files (glob patterns) every bundle folder holds (``engine.csv`` is optional, see the
+#: module notes: a bundle without it loads with measured A_t absent).
+_BUNDLE_FILES: tuple[str, ...] = ("power.csv", "requests*.json", "manifest*.json")
 
 
-def find_bundles(root: Path | str) -> list[Path]:
-    """Every bundle folder under ``root`` (power.csv + engine.csv + requests*.json + manifest*.json).
-
-    Parameters
-    ----------
-    root : path-like
-        Folder to search recursively (e.g. ``../shared/data/powertrace_sim``).
-
-    Returns
-    -------
-    list of pathlib.Path
-        Bundle folders, sorted.  A folder holding some but not all of the bundle files
-        is skipped with a warning naming it and the missing files.
+def data_roots(root: Path | str | Sequence[Path | str]) -> list[Path]:
+    """A data root as a list of folders (one path, or a list/tuple of paths).
 
     Raises
     ------
     BundleError
-        If ``root`` is not a folder.
+        If the list is empty or an entry is not a folder.
     """
-    root = Path(root)
-    if not root.is_dir():
-        raise BundleError(f"bundle root {root} is not a folder")
+    roots = [Path(root)] if isinstance(root, str | Path) else [Path(r) for r in root]
+    if not roots:
+        raise BundleError("bundle root: empty list; give at least one folder")
+    for r in roots:
+        if not r.is_dir():
+            raise BundleError(f"bundle root {r} is not a folder")
+    return roots
+
+
+def find_bundles(root: Path | str | Sequence[Path | str]) -> list[Path]:
+    """Every bundle folder under ``root`` (power.csv + requests*.json + manifest*.json).
+
+    ``engine.csv`` is not required (see the module notes: a bundle without it loads with
+    measured A_t absent).
+
+    Parameters
+    ----------
+    root : path-like or sequence of path-like
+        Folder(s) to search recursively (e.g. ``../shared/data/powertrace_sim`` and
+        ``../shared/data/powertrace_sim_incoming``).
+
+    Returns
+    -------
+    list of pathlib.Path
+        Bundle folders, sorted by configuration folder and run name (the order does not
+        depend on which root a bundle sits in).
+        A folder holding some but not all of the bundle files is skipped with a warning
+        naming it and the missing files.
+
+    Raises
+    ------
+    BundleError
+        If ``root`` (or one of the roots) is not a folder.
+    """
     found = []
-    candidates = {p.parent for name in _BUNDLE_FILES for p in root.rglob(name)}
-    for folder in sorted(candidates):
-        missing = [name for name in _BUNDLE_FILES if not any(folder.glob(name))]
-        if missing:
-            logger.warning(
-                "skipping bundle folder %s: no %s (a bundle needs %s)",
-                folder,
-                " / ".join(missing),
-                ", ".join(_BUNDLE_FILES),
-            )
-            continue
-        found.append(folder)
-    return found
+    for r in data_roots(root):
+        candidates = {p.parent for name in _BUNDLE_FILES for p in r.rglob(name)}
+        for folder in sorted(candidates):
+            missing = [name for name in _BUNDLE_FILES if not any(folder.glob(name))]
+            if missing:
+                logger.warning(
+                    "skipping bundle folder %s: no %s (a bundle needs %s; engine.csv is optional)",
+                    folder,
+                    " / ".join(missing),
+                    ", ".join(_BUNDLE_FILES),
+                )
+                continue
+            found.append(folder)
+    return sorted(found, key=lambda f: (f.parent.name, f.name, str(f)))
 
 
 def _pick(folder: Path, preferred: Sequence[str], pattern: str, what: str) -> Path:
@@ -713,8 +797,9 @@ def load_bundle(
     ----------
     path : path-like
         Run folder ``.../<model>_<GPU>_tp<TP>/<run_id>/`` holding ``power.csv``,
-        ``engine.csv``, ``requests.json`` or ``requests.no_itls.json``, and
-        ``manifest.json`` or ``manifest.no_sessions.json``.
+        ``requests.json`` or ``requests.no_itls.json``, ``manifest.json`` or
+        ``manifest.no_sessions.json`` and optionally ``engine.csv`` (without it
+        ``engine`` and ``active_requests`` are None).
     max_gap_samples : int, default 4
         Longest power-log gap, in missing samples, bridged by linear interpolation.
     method : {"nearest", "linear"}, default "nearest"
@@ -734,7 +819,9 @@ def load_bundle(
     -------
     MeasuredBundle
         ``power_w`` (T,) [W] summed over the TP GPUs, ``active_requests`` (T,) measured
-        ``num_requests_running``, ``requests`` in dispatch order, ``engine`` log (UTC index),
+        ``num_requests_running`` (None without engine.csv), ``requests`` in dispatch order
+        (requests < one step before the first power sample aligned to it, see the module
+        notes; ``n_cached`` / ``n_prefix`` when logged), ``engine`` log (UTC index, or None),
         ``manifest`` and ``metadata`` (``n_interpolated``, ``gaps``, ``sources`` with sha256,
         ``n_active_nan``, manifest subset).
 
@@ -761,7 +848,8 @@ def load_bundle(
     config_id = folder.parent.name
     model, gpu, tp = parse_config_id(config_id)
     power_path = _require_file(folder / "power.csv", "power log")
-    engine_path = _require_file(folder / "engine.csv", "engine log")
+    engine_path = folder / "engine.csv"
+    has_engine = engine_path.is_file()
     requests_path = _pick(
         folder, ["requests.json", "requests.no_itls.json"], "requests*.json", "requests"
     )
@@ -802,9 +890,16 @@ def load_bundle(
         max_gap_samples=max_gap_samples,
         method=method,
     )
-    engine = _read_engine(engine_path)
-    active, active_info = _active_on_grid(power_w.index, engine, dt_s)
+    engine: pd.DataFrame | None = None
+    active: pd.Series | None = None
+    active_info: dict[str, Any] = {}
+    if has_engine:
+        engine = _read_engine(engine_path)
+        active, active_info = _active_on_grid(power_w.index, engine, dt_s)
+    else:
+        logger.info("%s: no engine.csv; measured A_t (num_requests_running) absent", folder)
     requests, request_info = _requests_frame(_read_json(requests_path), requests_path, None)
+    requests, align_info = _align_early_requests(requests, power_w, requests_path, dt_s)
 
     recorded = ((manifest.get("instrumentation") or {}).get("power") or {}).get("samples")
     # samples missing beyond the bridged gaps: the log was cut (at its end or start)
@@ -833,14 +928,16 @@ def load_bundle(
         **power_info,
         **active_info,
         **request_info,
+        **align_info,
         **_requests_outside(requests, power_w, requests_path),
         "manifest_power_samples": recorded,
         "n_samples_missing": max(n_missing, 0),
-        "n_engine_rows": len(engine),
+        "has_engine": has_engine,
+        "n_engine_rows": len(engine) if engine is not None else 0,
         "format": "powertrace_sim",
         "sources": {
             "power": _source(power_path),
-            "engine": _source(engine_path),
+            **({"engine": _source(engine_path)} if has_engine else {}),
             "requests": _source(requests_path),
             "manifest": _source(manifest_path),
         },
@@ -962,10 +1059,12 @@ def load_legacy_bundle(
         method=method,
     )
     requests, request_info = _requests_frame(data, json_path, request_timestamps)
+    requests, align_info = _align_early_requests(requests, power_w, json_path, dt_s)
     metadata: dict[str, Any] = {
         **grid_info,
         **power_info,
         **request_info,
+        **align_info,
         **_requests_outside(requests, power_w, json_path),
         "format": "legacy",
         "local_utc_offset_s": float(local_utc_offset_s),

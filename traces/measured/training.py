@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from traces.measured.ingest import find_bundles, load_bundle
+from traces.measured.ingest import data_roots, find_bundles, load_bundle
 from traces.model.configuration import FittedConfiguration, stamp_configuration_json
-from traces.model.fit import FitError, fit_configuration, training_envelope
+from traces.model.fit import FitError, fit_configuration, level_envelope
 from traces.outputs import check_output, staged_folder, write_text
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ FEATURE_SET_CHOICES: dict[str, tuple[str, str]] = {}
 
 
 def fit_all(
-    data_root: str | Path,
+    data_root: str | Path | Sequence[str | Path],
     out_dir: str | Path,
     *,
     config_ids: Sequence[str] | None = None,
@@ -51,7 +51,10 @@ def fit_all(
 ) -> list[FittedConfiguration]:
     """Fit every configuration with measured bundles under ``data_root`` and save them.
 
-    Also builds the transferred paper configurations from ``data_root/reference_params``
+    ``data_root`` is one folder or a list of folders (e.g. ``powertrace_sim`` and
+    ``powertrace_sim_incoming``); bundles of one configuration found in several roots are
+    fitted together.  Also builds the transferred paper configurations from the first
+    root's ``reference_params``
     (see :func:`traces.model.transfer.build_transferred`) when ``transfer`` is True, and writes
     ``index.json`` (one summary row per configuration) into ``out_dir``.
     ``feature_set="auto"`` uses :data:`FEATURE_SET_CHOICES` (held-out evaluation) and f2
@@ -74,18 +77,19 @@ def fit_all(
     traces.outputs.OutputError
         ``out_dir`` holds foreign files, or configurations and ``overwrite`` is false.
     """
-    root = Path(data_root)
+    roots = data_roots(data_root)
+    root = next((r for r in roots if (r / "reference_params").exists()), roots[0])
     out = Path(out_dir)
     check_output(out, overwrite=overwrite, folder=True, name="out_dir", allowed=_is_artifact)
     groups: dict[str, list[Any]] = {}
-    for p in find_bundles(root):
+    for p in find_bundles(roots):
         b = load_bundle(p)
         groups.setdefault(b.config_id, []).append(b)
     if not groups:
         raise FitError(
-            f"no complete measured bundle under {root} (a bundle folder holds power.csv, "
-            "engine.csv, requests*.json and manifest*.json; see the warnings for skipped "
-            "folders)"
+            f"no complete measured bundle under {[str(r) for r in roots]} (a bundle folder "
+            "holds power.csv, requests*.json and manifest*.json, engine.csv optional; see the "
+            "warnings for skipped folders)"
         )
     if config_ids:
         unknown = sorted(set(config_ids) - set(groups))
@@ -126,10 +130,12 @@ def fit_all(
 
 
 def annotate_envelopes(data_root: str | Path, config_dir: str | Path) -> list[str]:
-    """Add ``provenance["envelope"]`` to the measured configurations in ``config_dir``
-    from their training bundles under ``data_root`` (what
-    :func:`traces.model.fit.fit_configuration` now records), without refitting; rewrites
-    ``index.json``.  Returns the updated ids."""
+    """Add the concurrency-level part of ``provenance["envelope"]``
+    (:func:`traces.model.fit.level_envelope`) to the measured configurations in
+    ``config_dir`` from their training bundles under ``data_root`` (what
+    :func:`traces.model.fit.fit_configuration` now records), keeping the token and
+    concurrency ranges already there, without refitting; rewrites ``index.json``.
+    Returns the updated ids."""
     groups: dict[str, list[Any]] = {}
     for p in find_bundles(Path(data_root)):
         b = load_bundle(p)
@@ -145,7 +151,10 @@ def annotate_envelopes(data_root: str | Path, config_dir: str | Path) -> list[st
             continue
         runs = [s["run_id"] for s in prov.get("sources", [])]
         bundles = [b for b in groups[cid] if b.run_id in runs]
-        prov["envelope"] = training_envelope(bundles, prov["baseline_stats"])
+        prov["envelope"] = {
+            **prov.get("envelope", {}),
+            **level_envelope(bundles, prov["baseline_stats"]),
+        }
         write_text(jp, json.dumps(meta, indent=1, sort_keys=False) + "\n")
         stamp_configuration_json(jp)  # content_sha256 over the annotated content
         done.append(cid)
@@ -203,8 +212,8 @@ def write_index(out_dir: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m traces.measured.training DATA_ROOT [OUT_DIR]`` (default: the package's shipped
-    folder; ``python -m traces.fit`` is the old path)."""
+    """``python -m traces.measured.training DATA_ROOT [OUT_DIR] [--extra-root ROOT ...]``
+    (default OUT_DIR: the package's shipped folder; ``python -m traces.fit`` is the old path)."""
     import argparse
 
     ap = argparse.ArgumentParser(description="Fit all configurations from measured bundles.")
@@ -217,11 +226,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-epochs", type=int, default=60)
     ap.add_argument("--config-id", action="append")
+    ap.add_argument(
+        "--extra-root", action="append", default=[], help="another bundle root (repeatable)"
+    )
     ap.add_argument("--overwrite", action="store_true", help="replace existing configurations")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     fit_all(
-        a.data_root,
+        [a.data_root, *a.extra_root],
         a.out_dir,
         config_ids=a.config_id,
         seed=a.seed,

@@ -53,6 +53,8 @@ __all__ = [
     "ArtifactError",
     "ModelError",
     "FEATURE_SETS",
+    "LEDGER_FEATURES",
+    "needs_ledger",
     "GPU_TDP_W",
     "FittedConfiguration",
     "GeneratedTrace",
@@ -74,7 +76,26 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "f2": ("active", "delta_active"),
     "f4": ("active", "delta_active", "prefill_tokens", "decode_rate"),
     "f4l": ("active", "delta_active", "log1p_prefill_tokens", "log1p_decode_rate"),
+    # work ledger (traces.workload.ledger): tokens prefilled / emitted per step and resident KV
+    "fl": (
+        "active",
+        "delta_active",
+        "log1p_prefilled_tokens",
+        "log1p_decoded_tokens",
+        "log1p_kv_tokens",
+    ),
 }
+
+#: Extra columns that only the work ledger provides (``traces.workload.ledger.simulate_work``).
+LEDGER_FEATURES: frozenset[str] = frozenset(
+    {"prefilled_tokens", "decoded_tokens", "n_prefill", "n_decode", "kv_tokens"}
+)
+
+
+def needs_ledger(feature_names: Sequence[str]) -> bool:
+    """True when a feature set reads a work-ledger column (plain or ``log1p_``)."""
+    return any(n.removeprefix("log1p_") in LEDGER_FEATURES for n in feature_names)
+
 
 #: Nameplate board power per GPU [W] (thermal design power / max TDP).
 #: A100-SXM4-80GB: 400 W (NVIDIA A100 Tensor Core GPU datasheet, 2021, "Max TDP Power");
@@ -569,15 +590,26 @@ class FittedConfiguration:
                 "schedule has negative token counts in n_in/n_out; tokens must be >= 0"
             )
         gen = _rng(rng)
-        feats = features_for_schedule(schedule, self.latency_model(), max_batch=max_batch, rng=gen)
-        env = (self.provenance or {}).get("envelope")
-        if env:
-            from traces.model.envelope import envelope_counts, envelope_warning
+        if needs_ledger(self.feature_names):
+            from traces.workload.ledger import simulate_work
 
-            msg = envelope_warning(self.config_id, env, envelope_counts(env, feats.active))
-            if msg:
-                logger.warning(msg)
+            feats = simulate_work(schedule, self.latency_model(), max_batch=max_batch, rng=gen)
+        else:
+            feats = features_for_schedule(
+                schedule, self.latency_model(), max_batch=max_batch, rng=gen
+            )
         p, states, n_clip = self.generate_from_features(feats, rng=gen, return_details=True)
+        from traces.model.envelope import check_envelope, merge_flags, warn_envelope
+
+        envelope = (getattr(self, "provenance", None) or {}).get("envelope")
+        flags = check_envelope(envelope, schedule, feats, config_id=self.config_id)
+        if envelope and "max_level" in envelope:  # sparse concurrency levels (issue 12)
+            from traces.model.envelope import envelope_counts, level_flag
+
+            flags.update(
+                level_flag(self.config_id, envelope, envelope_counts(envelope, feats.active))
+            )
+        warn_envelope(merge_flags({}, flags))
         if hasattr(feats, "index"):
             idx = feats.index(schedule.start)
         else:  # pragma: no cover - defensive

@@ -38,7 +38,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from traces.model.configuration import FEATURE_SETS, GPU_TDP_W, FittedConfiguration, feature_matrix
+from traces.model.configuration import (
+    FEATURE_SETS,
+    GPU_TDP_W,
+    FittedConfiguration,
+    feature_matrix,
+    needs_ledger,
+)
 from traces.power.sampler import AR1_PHI_THRESHOLD, estimate_ar1
 from traces.states.classifier import StateClassifier
 from traces.states.mixture import PowerStateMixture
@@ -152,7 +158,16 @@ def training_features(
     from traces.workload.surrogate import features_for_schedule
 
     sched = RequestSchedule.from_bundle(bundle)
-    wf = features_for_schedule(sched, latency, rng=rng)
+    if needs_ledger(FEATURE_SETS[feature_set]):
+        from traces.workload.ledger import simulate_work
+
+        cached = bundle.requests["n_cached"].to_numpy() if "n_cached" in bundle.requests else None
+        if cached is not None:
+            order = np.argsort(bundle.requests["arrival_time"].to_numpy(), kind="stable")
+            cached = cached[order]
+        wf = simulate_work(sched, latency, n_cached=cached, rng=rng)
+    else:
+        wf = features_for_schedule(sched, latency, rng=rng)
     x = feature_matrix(wf, FEATURE_SETS[feature_set])
     if x.shape[0] < t_len:
         raise FitError(
@@ -326,7 +341,13 @@ def choose_overlap(
     parts = [poisson(rate * f, hours * 600.0, tokens, rng=rng) for f in (0.1, 0.5, 1.0, 2.0, 4.0)]
     parts.append(poisson(rate * 2.0, hours * 600.0, heavy, rng=rng))  # long, saturating requests
     sched = RequestSchedule.concat(parts)
-    x = feature_matrix(features_for_schedule(sched, cfg.latency, rng=rng), cfg.feature_names)
+    if needs_ledger(cfg.feature_names):
+        from traces.workload.ledger import simulate_work
+
+        wf = simulate_work(sched, cfg.latency, rng=rng)
+    else:
+        wf = features_for_schedule(sched, cfg.latency, rng=rng)
+    x = feature_matrix(wf, cfg.feature_names)
     full = cfg.classifier._predict_proba_full(x)
     diffs: dict[int, float] = {}
     chosen = OVERLAP_GRID[-1]
@@ -365,6 +386,7 @@ def fit_configuration(
     config_id: str | None = None,
     classifier_kwargs: dict[str, Any] | None = None,
     baseline_stats: bool = True,
+    mixture_seed: int | None = None,
 ) -> FittedConfiguration:
     """Fit one configuration from its measured bundles.
 
@@ -375,9 +397,11 @@ def fit_configuration(
     n_states : int or "bic", default "bic"
         Mixture size K or BIC selection over ``k_range``.
     k_range : (int, int), default (4, 12)
-    feature_set : {"f2", "f4", "f4l"}, default "f2"
+    feature_set : {"f2", "f4", "f4l", "fl"}, default "f2"
         f2 = (A_t, dA_t) (paper); f4 adds the surrogate's ``prefill_tokens`` and
-        ``decode_rate``; f4l adds them as ``log(1 + x)``.
+        ``decode_rate``; f4l adds them as ``log(1 + x)``; fl adds ``log(1 + x)`` of the
+        work ledger's prefilled and emitted tokens per step and resident KV tokens
+        (:mod:`traces.workload.ledger`).
     seed : int, default 0
         Seeds the mixture, the surrogate draws, the classifier and the sampler check.
     max_epochs : int, default 60
@@ -401,6 +425,9 @@ def fit_configuration(
     baseline_stats : bool, default True
         Store :func:`traces.model.baselines.baseline_stats` of the training data in the
         provenance (used by the facility's baseline methods).
+    mixture_seed : int, optional
+        Seed of the power-state mixture when it should not follow ``seed`` (the
+        posterior ensemble of :mod:`traces.model.posterior_ensemble` keeps one mixture across fits).
 
     Returns
     -------
@@ -435,7 +462,8 @@ def fit_configuration(
         if np.isnan(p).any():
             raise FitError(f"{b.run_id}: power_w has NaN; reload the bundle with gap interpolation")
     p_all = np.concatenate(powers)
-    mixture = PowerStateMixture(n_states, k_range=k_range, random_state=seed).fit(p_all)
+    mix_seed = seed if mixture_seed is None else int(mixture_seed)
+    mixture = PowerStateMixture(n_states, k_range=k_range, random_state=mix_seed).fit(p_all)
     labels = [mixture.predict(p) for p in powers]
 
     if latency is None:
@@ -515,6 +543,9 @@ def fit_configuration(
             "power_limit_w = enforced limit from the power log when recorded"
         ),
     }
+    from traces.model.envelope import training_envelope
+
+    prov["envelope"] = training_envelope(bundles, [x[:, 0] for x in first_draw])
     if baseline_stats:
         try:
             from traces.model.baselines import baseline_stats as _bstats
@@ -522,8 +553,8 @@ def fit_configuration(
             prov["baseline_stats"] = _bstats(bundles, tdp_w=cfg.tdp_w)
         except Exception as exc:  # noqa: BLE001 - optional extra, never blocks a fit
             logger.warning("baseline_stats failed for %s: %r", config_id, exc)
-    if "baseline_stats" in prov:
-        prov["envelope"] = training_envelope(bundles, prov["baseline_stats"])
+    if "baseline_stats" in prov:  # rates and samples per concurrency level (issue 12)
+        prov["envelope"].update(level_envelope(bundles, prov["baseline_stats"]))
     prov["fit_time_s"] = time.perf_counter() - t0
     cfg.provenance = prov
     logger.info(
@@ -537,10 +568,13 @@ def fit_configuration(
     return cfg
 
 
-def training_envelope(bundles: Sequence[Any], stats: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`traces.model.envelope.fit_envelope` of the training bundles: each bundle's mean
-    request rate (requests over its request window) and the measured samples per
-    concurrency level from ``stats`` (:func:`traces.model.baselines.baseline_stats`)."""
+def level_envelope(bundles: Sequence[Any], stats: Mapping[str, Any]) -> dict[str, Any]:
+    """The concurrency-level part of the training envelope
+    (:func:`traces.model.envelope.fit_envelope`): each bundle's mean request rate
+    (requests over its request window) and the measured samples per concurrency level
+    from ``stats`` (:func:`traces.model.baselines.baseline_stats`); it is added to the
+    token and concurrency ranges of :func:`traces.model.envelope.training_envelope` in
+    ``provenance["envelope"]``."""
     from traces.model.envelope import fit_envelope
     from traces.workload.schedule import RequestSchedule
 

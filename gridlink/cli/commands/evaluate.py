@@ -48,8 +48,10 @@ def register(app: typer.Typer) -> None:
             help="Instead: held-out protocol for this configuration id (fit on training splits, "
             "score held-out traces; needs --data-root).",
         ),
-        data_root: Path | None = typer.Option(
-            None, "--data-root", help="Root of measured bundles (for --heldout)."
+        data_root: list[Path] | None = typer.Option(
+            None,
+            "--data-root",
+            help="Root of measured bundles (for --heldout); repeat for several roots.",
         ),
         epochs: int = typer.Option(
             60, "--epochs", min=1, help="Epoch cap of the fits (--heldout)."
@@ -98,7 +100,7 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("give --config-id and --bundle (or --heldout and --data-root)")
         path = Path(config_id)
         if path.exists():
-            from traces.model import FittedConfiguration
+            from traces.model.configuration import FittedConfiguration
 
             config = FittedConfiguration.load(path)
         else:

@@ -16,8 +16,11 @@ def register(app: typer.Typer) -> None:
 
     @app.command("fit")
     def fit(
-        data: Path = typer.Option(
-            ..., "--data", help="Root of measured bundles (<config_id>/<run_id>/power.csv ...)."
+        data: list[Path] = typer.Option(
+            ...,
+            "--data",
+            help="Root of measured bundles (<config_id>/<run_id>/power.csv ...); repeat for "
+            "several roots (e.g. powertrace_sim and powertrace_sim_incoming).",
         ),
         out: Path = typer.Option(
             ..., "--out", help="Output folder for <config_id>.json/.safetensors."
@@ -33,7 +36,8 @@ def register(app: typer.Typer) -> None:
             "auto",
             "--feature-set",
             help="auto (held-out choice per configuration, else f2), f2 (A_t, dA_t), "
-            "f4 (+ prefill tokens, decode rate) or f4l (log1p of those).",
+            "f4 (+ prefill tokens, decode rate), f4l (log1p of those) or fl (log1p of the "
+            "work ledger's prefilled / emitted tokens and KV tokens).",
         ),
         transfer: bool = typer.Option(
             True,
@@ -50,14 +54,15 @@ def register(app: typer.Typer) -> None:
         """
         from traces.measured.training import fit_all
 
-        if not data.is_dir():
-            raise typer.BadParameter(f"--data {data} is not a folder", param_hint="--data")
-        if feature_set not in ("auto", "f2", "f4", "f4l"):
+        for root in data:
+            if not root.is_dir():
+                raise typer.BadParameter(f"--data {root} is not a folder", param_hint="--data")
+        if feature_set not in ("auto", "f2", "f4", "f4l", "fl"):
             raise typer.BadParameter(
-                f"must be auto, f2, f4 or f4l, got {feature_set!r}", param_hint="--feature-set"
+                f"must be auto, f2, f4, f4l or fl, got {feature_set!r}", param_hint="--feature-set"
             )
         cfgs = fit_all(
-            data,
+            list(data),
             out,
             config_ids=config_id or None,
             seed=seed,

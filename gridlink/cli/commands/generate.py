@@ -27,7 +27,9 @@ def register(app: typer.Typer) -> None:
             None, "--scheduler", help="Address of an existing dask scheduler (tcp://host:port)."
         ),
         method: str | None = typer.Option(
-            None, "--method", help="Override [run] method: model, tdp, mean or lut."
+            None,
+            "--method",
+            help="Override [run] method: model, tdp, mean, lut or work (work-to-power model).",
         ),
         keep_servers: bool = typer.Option(
             False, "--keep-servers", help="Also write per-server power (large)."

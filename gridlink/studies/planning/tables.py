@@ -30,7 +30,7 @@ import pandas as pd
 
 from traces import DT_S
 from traces.facility import (
-    METHODS,
+    PAPER_METHODS,
     FacilityResult,
     FacilitySpec,
     iter_racks,
@@ -196,7 +196,7 @@ def oversubscription(
     *,
     row_limit_kw: float = 600.0,
     seeds: Sequence[int] | int = 5,
-    methods: Sequence[str] = METHODS,
+    methods: Sequence[str] = PAPER_METHODS,
     quantile: float = 0.95,
     max_racks: int | None = None,
     progress: bool = False,
