@@ -4,10 +4,11 @@ With no arguments it simulates a 240-server hall (10 rows x 6 racks x 4 servers)
 8-GPU servers as they are built (8 x H100, two TP4 replicas per server) running the
 shipped measured ``llama-3.1-70b_H100_tp4`` configuration (:data:`DEFAULT_CONFIG_ID`: the
 paper's case-study model class on a standard deployment, the largest measured bundle, all
-four baselines, and traffic that stays inside its training envelope), driven by the real
-Azure LLM production trace (the 2023
-conversation trace shipped in :mod:`traces.schedule`, replayed per replica from independent random
-offsets and thinned to the per-replica rate), and writes into ``--out``:
+four baselines, and concurrency levels where its classifier has data; the conversation
+trace's long prompts lie beyond its fitted token range and are flagged), driven by the real
+Azure LLM production trace (the 2023 conversation trace shipped in :mod:`traces.workload.azure`,
+replayed per replica from independent random offsets and thinned to the per-replica rate),
+and writes into ``--out``:
 
 * ``table3.csv`` - interconnection sizing table (paper Table 3 layout) for the model and
   the TDP, mean and LUT baselines on identical traffic;
@@ -67,7 +68,8 @@ logger = logging.getLogger(__name__)
 #: largest measured bundle (1,680 requests, 2,594 samples) with every baseline measured;
 #: replaying the Azure *conversation* trace at its training rate (2.5 req/s per replica)
 #: keeps ~20 % of its busy steps on sparsely fitted concurrency levels, inside the
-#: envelope (the code trace's short requests put > 80 % there and warn); and two replicas
+#: concurrency-level envelope (the code trace's short requests put > 80 % there and warn;
+#: the conversation prompts exceed the fitted token range, which the run flags); and two replicas
 #: per server keep the 240-server hall within 2 minutes on 2 cores (qwen3-8b_A100_tp1,
 #: the configuration with the most data, would be 8 replicas per server and 4x the cost).
 DEFAULT_CONFIG_ID: str = "llama-3.1-70b_H100_tp4"
