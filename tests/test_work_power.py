@@ -126,8 +126,10 @@ def _work_hall(config_id: str = "qwen3-8b_H100_tp1", **kw):
 def test_facility_work_method_reproduces_a_server_from_its_own_seed() -> None:
     """Server k's GPU power under method='work' equals an independent run of its replica:
     the same schedule and surrogate draws, the work ledger, the configuration's stored
-    work-to-power model and the power stream of the fifth method (spawn key 4)."""
-    from traces.facility import server_seed, simulate_facility
+    work-to-power model and the power stream of the fifth method (spawn key 4), over the
+    horizon and its warm-up and cool-down margins (issue 12), trimmed to the horizon."""
+    from traces import DT_S
+    from traces.facility import EDGE_MARGIN_S, server_seed, simulate_facility
     from traces.facility.traffic import replica_schedule
     from traces.model.registry import load_configuration
     from traces.model.work_power import from_configuration
@@ -139,14 +141,17 @@ def test_facility_work_method_reproduces_a_server_from_its_own_seed() -> None:
     k = 3
     (child,) = server_seed(spec.seed, k).spawn(1)
     s_sched, s_surr, s_pow = child.spawn(3)
-    sched = replica_schedule(spec, np.random.default_rng(s_sched))
+    sched = replica_schedule(spec, np.random.default_rng(s_sched), margin_s=EDGE_MARGIN_S)
     feats = simulate_work(
-        sched, cfg.latency, max_batch=64, rng=np.random.default_rng(s_surr), duration_s=120.0
-    )
+        sched, cfg.latency, max_batch=64, rng=np.random.default_rng(s_surr),
+        duration_s=120.0 + 2 * EDGE_MARGIN_S,
+    )  # fmt: skip
     power_rng = np.random.default_rng(
         np.random.SeedSequence(s_pow.entropy, spawn_key=(*s_pow.spawn_key, 4))
     )
+    m0 = round(EDGE_MARGIN_S / DT_S)
     expected_w = from_configuration(cfg).generate_from_features(feats, rng=power_rng)
+    expected_w = expected_w[m0 : m0 + spec.n_steps]
     got_kw = res.server_it_kw.iloc[:, k].to_numpy() - spec.it_base_kw_per_server
     np.testing.assert_allclose(got_kw * 1e3, expected_w, rtol=1e-6, atol=1e-6)
     assert expected_w.std() > 0  # a real trace, not a constant
