@@ -35,7 +35,7 @@ HALL = """
 rows = 10
 racks_per_row = 6
 servers_per_rack = 4
-gpus_per_server = 1
+gpus_per_server = {gpus}
 [assignment]
 config = "{cid}"
 [workload]
@@ -52,13 +52,24 @@ start = "2024-05-16T00:00:00Z"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 h instead of 24 h")
+    parser.add_argument(
+        "--config-id",
+        default="qwen3-8b_H100_tp1",
+        help="configuration (default: the 1-GPU 8B hall the speed target was set on; "
+        "'demo' for the demo's default configuration)",
+    )
+    parser.add_argument("--gpus-per-server", type=int, default=1, help="GPUs per server")
     args = parser.parse_args()
     from gridlink.studies.demo import default_configuration
+    from traces.model.registry import load_configuration
 
+    cid = default_configuration() if args.config_id == "demo" else args.config_id
+    tp = load_configuration(cid).tp
+    replicas = args.gpus_per_server // tp
     horizon = "1h" if args.quick else "24h"
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "hall.toml"
-        cfg.write_text(HALL.format(cid=default_configuration(), horizon=horizon))
+        cfg.write_text(HALL.format(cid=cid, horizon=horizon, gpus=args.gpus_per_server))
         out = Path(tmp) / "report"
         sag_at = "2024-05-16T00:30:00Z" if args.quick else "2024-05-16T12:00:00Z"
         cmd = [
@@ -78,7 +89,8 @@ def main() -> None:
     cpu = usage.ru_utime + usage.ru_stime
     print(proc.stdout.strip())
     print(
-        f"\ninterconnection command, 240 servers x {horizon}: {wall:.1f} s wall "
+        f"\ninterconnection command, 240 servers x {horizon} ({cid}, {args.gpus_per_server} GPU(s) "
+        f"per server, {replicas} replica(s) per server): {wall:.1f} s wall "
         f"(target < 120 s), {cpu:.1f} s CPU (user + sys; on a shared machine the wall time "
         f"is inflated by other processes), peak RSS {rss:.0f} MB"
     )
