@@ -323,3 +323,44 @@ def test_study_reports_coincidence_with_the_one_definition() -> None:
     # the default event drops the 2 MW plateau's first sample that leaves room for the window
     assert st.event_studies["load_loss"].event.step_mw == pytest.approx(2.0)
     assert st.facts["largest_step_mw"] == 1.0
+
+
+def test_frequency_ride_through_at_the_boundaries() -> None:
+    from gridlink.studies.interconnection import (
+        FrequencyExcursion,
+        RackFrequencyRideThrough,
+        frequency_ride_through,
+    )
+
+    rk = racks(2400, [1.0, 1.0, 1.0, 1.0])
+    at = START + pd.Timedelta("100s")
+    # a hand-made under-frequency table: below 57 Hz 0 s, 57-58.4 Hz 30 s, 58.4-59.4 Hz
+    # 1,800 s, above 59.4 Hz continuous (the format of a frequency ride-through table)
+    low = RideThroughEnvelope((57.0, 58.4, 59.4), (0.0, 30.0, 1800.0), quantity="frequency_hz")
+    settings = RackFrequencyRideThrough(f_min_hz=58.0, t_transfer_s=0.1, return_delay_s=10.0)
+    cases = [
+        (58.0, 5.0, True),  # at the window's edge: inside it, rides through
+        (57.9, 0.1, True),  # exactly the detection delay: not longer, rides through
+        (57.9, 0.1001, False),  # longer than the delay: transfers
+        (63.5, 5.0, False),  # above the 63 Hz default window: transfers
+    ]
+    for f, d, rides in cases:
+        res = frequency_ride_through(rk, FrequencyExcursion(at, f, d), settings, [low])
+        assert res.racks["rides_through"].all() == rides, (f, d)
+    res = frequency_ride_through(rk, FrequencyExcursion(at, 57.5, 10.0), settings, [low])
+    assert (res.racks["transfer_time"] == at + pd.Timedelta("100ms")).all()
+    assert (res.racks["return_time"] == at + pd.Timedelta("20s")).all()
+    assert res.event.step_mw == pytest.approx(4.0)
+    # 57.5 Hz for 10 s lies inside the 30 s band: the envelope required riding through
+    assert res.sags["required_s"][0] == 30.0 and bool(res.sags["must_ride_through"][0])
+    assert res.racks["envelope_violation"].all()
+    # below 57 Hz nothing is required: transferring is no violation
+    res = frequency_ride_through(rk, FrequencyExcursion(at, 56.5, 10.0), settings, [low])
+    assert not res.racks["envelope_violation"].any()
+    # an over-frequency excursion is not judged by an under-frequency table
+    res = frequency_ride_through(rk, FrequencyExcursion(at, 63.5, 5.0), settings, [low])
+    assert np.isnan(res.sags["required_s"][0]) and not res.racks["envelope_violation"].any()
+    with pytest.raises(InterconnectionError, match="f_min_hz >= f_max_hz"):
+        RackFrequencyRideThrough(f_min_hz=61.0, f_max_hz=59.0).per_rack(4)
+    with pytest.raises(InterconnectionError, match="envelopes: expected frequency_hz"):
+        frequency_ride_through(rk, FrequencyExcursion(at, 57.5, 1.0), settings, [PRC])

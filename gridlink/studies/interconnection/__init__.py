@@ -30,9 +30,12 @@ from gridlink.studies.interconnection.load_loss import (
     worst_case_loss,
 )
 from gridlink.studies.interconnection.ride_through import (
+    FrequencyExcursion,
+    RackFrequencyRideThrough,
     RackRideThrough,
     RideThroughResult,
     Sag,
+    frequency_ride_through,
     ride_through,
 )
 from gridlink.studies.interconnection.transfers import EventResult, apply_transfers, rack_pcc_mw
@@ -51,5 +54,8 @@ __all__ = [
     "apply_transfers",
     "rack_pcc_mw",
     "ride_through",
+    "FrequencyExcursion",
+    "RackFrequencyRideThrough",
+    "frequency_ride_through",
     "worst_case_loss",
 ]

@@ -1,4 +1,4 @@
-"""Ride-through of a facility's racks through voltage sags at the PCC.
+"""Ride-through of a facility's racks through voltage sags and frequency excursions at the PCC.
 
 ERCOT's rules for Large Electronic Loads (NPRR 1308 with NOGRR 282 [3]_) require
 such loads to stay connected through defined voltage and frequency excursions;
@@ -35,7 +35,15 @@ from gridlink.studies.interconnection.base import InterconnectionError, _check_r
 from gridlink.studies.interconnection.envelope import PRC024_LOW_VOLTAGE, RideThroughEnvelope
 from gridlink.studies.interconnection.transfers import EventResult, _check_racks, apply_transfers
 
-__all__ = ["Sag", "RackRideThrough", "RideThroughResult", "ride_through"]
+__all__ = [
+    "Sag",
+    "RackRideThrough",
+    "RideThroughResult",
+    "ride_through",
+    "FrequencyExcursion",
+    "RackFrequencyRideThrough",
+    "frequency_ride_through",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +220,7 @@ class RideThroughResult:
     racks: pd.DataFrame
     sags: pd.DataFrame
     event: EventResult
-    envelope: RideThroughEnvelope
+    envelope: RideThroughEnvelope | None
 
     @property
     def n_transferred(self) -> int:
@@ -319,3 +327,223 @@ def ride_through(
         }
     )
     return RideThroughResult(racks=racks, sags=sag_table, event=event, envelope=envelope)
+
+
+@dataclass(frozen=True)
+class FrequencyExcursion:
+    """A rectangular frequency excursion at the PCC.
+
+    Parameters
+    ----------
+    start : str or pandas.Timestamp
+        Start of the excursion (tz-aware; UTC used).
+    frequency_hz : float
+        Frequency during the excursion [Hz], ``> 0``.
+    duration_s : float
+        Length of the excursion [s], ``> 0``.
+    """
+
+    start: Any
+    frequency_hz: float
+    duration_s: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", _timestamp(self.start, "excursion.start"))
+        if not (np.isfinite(self.frequency_hz) and self.frequency_hz > 0):
+            raise InterconnectionError(
+                f"excursion.frequency_hz: expected > 0 Hz, got {self.frequency_hz!r}"
+            )
+        if not (np.isfinite(self.duration_s) and self.duration_s > 0):
+            raise InterconnectionError(
+                f"excursion.duration_s: expected > 0 s, got {self.duration_s!r}"
+            )
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """End of the excursion (recovery)."""
+        return self.start + pd.Timedelta(seconds=float(self.duration_s))
+
+
+@dataclass(frozen=True)
+class RackFrequencyRideThrough:
+    """Threshold model of each rack's UPS transfer on a frequency excursion.
+
+    A rack transfers to its UPS when the PCC frequency leaves its input window
+    ``[f_min_hz, f_max_hz]`` (boundaries inside the window) for **longer** than
+    ``t_transfer_s``; it transfers ``t_transfer_s`` after the excursion starts and returns
+    ``return_delay_s`` after the excursion ends, plus ``stagger_s`` times its position
+    among the transferred racks; the facility's return is limited to
+    ``return_ramp_mw_per_min`` when given.  Each of the four per-rack parameters is a
+    scalar or one value per rack.  The defaults are placeholders, not ERCOT or NERC
+    figures: a +-5 % input window around 60 Hz (57-63 Hz), a 0.1 s detection delay and a
+    60 s return.
+
+    Raises
+    ------
+    InterconnectionError
+        Non-finite or negative values, ``f_min_hz >= f_max_hz``, per-rack arrays of the
+        wrong length (checked by :meth:`per_rack`).
+    """
+
+    f_min_hz: float | Sequence[float] = 57.0
+    f_max_hz: float | Sequence[float] = 63.0
+    t_transfer_s: float | Sequence[float] = 0.1
+    return_delay_s: float | Sequence[float] = 60.0
+    stagger_s: float = 0.0
+    return_ramp_mw_per_min: float | None = None
+
+    _PER_RACK = ("f_min_hz", "f_max_hz", "t_transfer_s", "return_delay_s")
+
+    def __post_init__(self) -> None:
+        for name in self._PER_RACK:
+            arr = np.atleast_1d(np.asarray(getattr(self, name), dtype=float))
+            if not np.isfinite(arr).all() or (arr < 0).any():
+                raise InterconnectionError(
+                    f"frequency_ride_through.{name}: expected finite values >= 0"
+                )
+        if not (np.isfinite(self.stagger_s) and self.stagger_s >= 0):
+            raise InterconnectionError(
+                f"frequency_ride_through.stagger_s: expected >= 0 s, got {self.stagger_s!r}"
+            )
+        _check_ramp(self.return_ramp_mw_per_min, "frequency_ride_through.return_ramp_mw_per_min")
+
+    def per_rack(self, n_racks: int) -> pd.DataFrame:
+        """The parameters as a table, one row per rack (shape (n_racks, 4)).
+
+        Raises
+        ------
+        InterconnectionError
+            A per-rack sequence whose length is not ``n_racks``, or a rack whose
+            ``f_min_hz`` is not below its ``f_max_hz``.
+        """
+        cols = {}
+        for name in self._PER_RACK:
+            arr = np.atleast_1d(np.asarray(getattr(self, name), dtype=float))
+            if arr.size == 1:
+                arr = np.full(n_racks, float(arr[0]))
+            elif arr.size != n_racks:
+                raise InterconnectionError(
+                    f"frequency_ride_through.{name}: {arr.size} values for {n_racks} racks; "
+                    "give one value (all racks) or one per rack"
+                )
+            cols[name] = arr
+        table = pd.DataFrame(cols, index=pd.RangeIndex(n_racks, name="rack"))
+        bad = np.flatnonzero(table["f_min_hz"].to_numpy() >= table["f_max_hz"].to_numpy())
+        if bad.size:
+            raise InterconnectionError(
+                f"frequency_ride_through: rack {int(bad[0])} has f_min_hz >= f_max_hz; the "
+                "input window must have f_min_hz < f_max_hz"
+            )
+        return table
+
+
+def frequency_ride_through(
+    rack_mw: pd.DataFrame,
+    excursions: FrequencyExcursion | Sequence[FrequencyExcursion],
+    settings: RackFrequencyRideThrough | None = None,
+    envelopes: Sequence[RideThroughEnvelope] = (),
+    *,
+    nominal_hz: float = 60.0,
+) -> RideThroughResult:
+    """Decide per rack whether it rides through PCC frequency excursions (ERCOT's
+    frequency ride-through for Large Electronic Loads, Nodal Operating Guide 2.6.4 [3]_,
+    as a user-supplied envelope), and build the load series.
+
+    Parameters
+    ----------
+    rack_mw : pandas.DataFrame, shape (T, n_racks)
+        Per-rack PCC load [MW].
+    excursions : FrequencyExcursion or sequence of FrequencyExcursion
+        In time order of their start.
+    settings : RackFrequencyRideThrough, optional
+        The racks' transfer model (default :class:`RackFrequencyRideThrough()`).
+    envelopes : sequence of RideThroughEnvelope, optional
+        ``frequency_hz`` envelopes, at most one ``side="low"`` (under-frequency) and one
+        ``side="high"`` (over-frequency).  An excursion below ``nominal_hz`` is judged by
+        the low envelope, one above it by the high envelope; with no envelope for its
+        side it is not judged (``must_ride_through`` False, ``required_s`` NaN).
+    nominal_hz : float, default 60.0
+        Nominal frequency [Hz] (ERCOT: 60 Hz).
+
+    Returns
+    -------
+    RideThroughResult
+        As :func:`ride_through`; its ``sags`` table holds the excursions with the column
+        ``frequency_hz`` in place of ``residual_pu``, and ``envelope`` is the first
+        envelope given (or None).
+
+    Raises
+    ------
+    InterconnectionError
+        Bad inputs, excursions not in time order, an envelope that is not ``frequency_hz``
+        or two envelopes for one side.
+    """
+    rack_mw = _check_racks(rack_mw)
+    settings = RackFrequencyRideThrough() if settings is None else settings
+    exc = [excursions] if isinstance(excursions, FrequencyExcursion) else list(excursions)
+    if not exc:
+        raise InterconnectionError("excursions: give at least one FrequencyExcursion")
+    starts = [e.start for e in exc]
+    if any(b < a for a, b in zip(starts, starts[1:], strict=False)):
+        raise InterconnectionError("excursions: must be in time order of their start")
+    by_side: dict[str, RideThroughEnvelope] = {}
+    for env in envelopes:
+        if env.quantity != "frequency_hz":
+            raise InterconnectionError(
+                f"envelopes: expected frequency_hz envelopes, got quantity={env.quantity!r}"
+            )
+        if env.side in by_side:
+            raise InterconnectionError(f"envelopes: two {env.side}-side envelopes; give one")
+        by_side[env.side] = env
+    required, must = [], []
+    for e in exc:
+        side_env = by_side.get("low" if e.frequency_hz < nominal_hz else "high")
+        if side_env is None or e.frequency_hz == nominal_hz:
+            required.append(math.nan)
+            must.append(False)
+        else:
+            required.append(side_env.required_s(e.frequency_hz))
+            must.append(side_env.must_ride_through(e.frequency_hz, e.duration_s))
+    n_r = rack_mw.shape[1]
+    table = settings.per_rack(n_r)
+    which = np.full(n_r, -1)
+    transfer: list[Any] = [pd.NaT] * n_r
+    for r in range(n_r):
+        lo, hi, t_tr = (float(table[c].iloc[r]) for c in ("f_min_hz", "f_max_hz", "t_transfer_s"))
+        for j, e in enumerate(exc):
+            if (e.frequency_hz < lo or e.frequency_hz > hi) and e.duration_s > t_tr:
+                transfer[r] = e.start + pd.Timedelta(seconds=t_tr)
+                which[r] = j
+                break
+    moved = which >= 0
+    ret: list[Any] = [pd.NaT] * n_r
+    end = rack_mw.index[-1] + (rack_mw.index[1] - rack_mw.index[0])
+    for i, rk in enumerate(np.flatnonzero(moved).tolist()):
+        back = exc[which[rk]].end + pd.Timedelta(
+            seconds=float(table["return_delay_s"].iloc[rk] + i * settings.stagger_s)
+        )
+        ret[rk] = back if back <= end else pd.NaT
+    event = apply_transfers(
+        rack_mw, moved.astype(float), transfer, ret,
+        return_ramp_mw_per_min=settings.return_ramp_mw_per_min,
+        description=f"frequency ride-through of {len(exc)} excursion(s): {int(moved.sum())} of {n_r} racks transfer to UPS",
+    )  # fmt: skip
+    racks = table.copy()
+    racks.index = pd.Index(rack_mw.columns, name="rack")
+    racks["rides_through"] = ~moved
+    racks["cause"] = ["frequency" if m else "" for m in moved]
+    racks["sag"] = which
+    racks["transfer_time"] = pd.to_datetime(pd.Series(transfer, index=racks.index), utc=True)
+    racks["return_time"] = pd.to_datetime(pd.Series(ret, index=racks.index), utc=True)
+    racks["envelope_violation"] = [bool(moved[r] and must[which[r]]) for r in range(n_r)]
+    sag_table = pd.DataFrame(
+        {
+            "start": pd.to_datetime(starts, utc=True),
+            "frequency_hz": [e.frequency_hz for e in exc],
+            "duration_s": [e.duration_s for e in exc],
+            "required_s": required,
+            "must_ride_through": must,
+        }
+    )
+    first = next(iter(envelopes), None)
+    return RideThroughResult(racks=racks, sags=sag_table, event=event, envelope=first)
