@@ -69,12 +69,8 @@ def resample_energy(series: pd.Series, freq: str | pd.Timedelta, *, tz: Any = No
 
     Notes
     -----
-    With ``E(t)`` the cumulative energy of the step function, the output over
-    ``[a, b)`` is ``(E(b) - E(a)) / (b - a)``.  When every target boundary falls
-    on a source sample boundary (``freq`` a multiple of the step), this is the
-    plain mean of the source samples in the interval, computed with
-    ``numpy.add.reduceat``.  Reporting intervals follow utility interval
-    metering practice (e.g. 15-minute demand intervals, interval-beginning).
+    The method and its conventions are those of
+    :func:`traces.timeseries.resample_energy`, which this wraps.
 
     Examples
     --------
