@@ -150,18 +150,9 @@ class RackRideThrough:
         InterconnectionError
             A per-rack sequence whose length is not ``n_racks``.
         """
-        cols = {}
-        for name in ("v_transfer_pu", "t_transfer_s", "return_delay_s"):
-            arr = np.atleast_1d(np.asarray(getattr(self, name), dtype=float))
-            if arr.size == 1:
-                arr = np.full(n_racks, float(arr[0]))
-            elif arr.size != n_racks:
-                raise InterconnectionError(
-                    f"ride_through.{name}: {arr.size} values for {n_racks} racks; give one "
-                    "value (all racks) or one per rack"
-                )
-            cols[name] = arr
-        return pd.DataFrame(cols, index=pd.RangeIndex(n_racks, name="rack"))
+        return _per_rack_table(
+            self, ("v_transfer_pu", "t_transfer_s", "return_delay_s"), n_racks, "ride_through"
+        )
 
     def compliant(self, envelope: RideThroughEnvelope, n_racks: int) -> np.ndarray:
         """Whether each rack's single-sag setting respects a low-voltage envelope.
@@ -294,29 +285,12 @@ def ride_through(
                     transfer[r] = s.start
                     which[r], cause[r] = j, "dip count"
                     break
-    moved = which >= 0
-    ret: list[Any] = [pd.NaT] * n_r
-    end = rack_mw.index[-1] + (rack_mw.index[1] - rack_mw.index[0])
-    for i, rk in enumerate(np.flatnonzero(moved).tolist()):
-        back = sag_list[which[rk]].end + pd.Timedelta(
-            seconds=float(table["return_delay_s"].iloc[rk] + i * settings.stagger_s)
-        )
-        ret[rk] = back if back <= end else pd.NaT
-    event = apply_transfers(
-        rack_mw, moved.astype(float), transfer, ret,
-        return_ramp_mw_per_min=settings.return_ramp_mw_per_min,
-        description=f"ride-through of {len(sag_list)} sag(s): {int(moved.sum())} of {n_r} racks transfer to UPS",
+    event, racks = _transfer(
+        rack_mw, table, which, transfer, [sg.end for sg in sag_list], must, cause,
+        stagger_s=settings.stagger_s, return_ramp_mw_per_min=settings.return_ramp_mw_per_min,
+        description=f"ride-through of {len(sag_list)} sag(s)",
     )  # fmt: skip
-    viol = np.array([bool(moved[r] and must[which[r]]) for r in range(n_r)])
-    racks = table.copy()
-    racks.index = pd.Index(rack_mw.columns, name="rack")
-    racks["compliant"] = ok
-    racks["rides_through"] = ~moved
-    racks["cause"] = cause
-    racks["sag"] = which
-    racks["transfer_time"] = pd.to_datetime(pd.Series(transfer, index=racks.index), utc=True)
-    racks["return_time"] = pd.to_datetime(pd.Series(ret, index=racks.index), utc=True)
-    racks["envelope_violation"] = viol
+    racks.insert(table.shape[1], "compliant", ok)
     sag_table = pd.DataFrame(
         {
             "start": pd.to_datetime(starts, utc=True),
@@ -416,18 +390,7 @@ class RackFrequencyRideThrough:
             A per-rack sequence whose length is not ``n_racks``, or a rack whose
             ``f_min_hz`` is not below its ``f_max_hz``.
         """
-        cols = {}
-        for name in self._PER_RACK:
-            arr = np.atleast_1d(np.asarray(getattr(self, name), dtype=float))
-            if arr.size == 1:
-                arr = np.full(n_racks, float(arr[0]))
-            elif arr.size != n_racks:
-                raise InterconnectionError(
-                    f"frequency_ride_through.{name}: {arr.size} values for {n_racks} racks; "
-                    "give one value (all racks) or one per rack"
-                )
-            cols[name] = arr
-        table = pd.DataFrame(cols, index=pd.RangeIndex(n_racks, name="rack"))
+        table = _per_rack_table(self, self._PER_RACK, n_racks, "frequency_ride_through")
         bad = np.flatnonzero(table["f_min_hz"].to_numpy() >= table["f_max_hz"].to_numpy())
         if bad.size:
             raise InterconnectionError(
@@ -515,27 +478,12 @@ def frequency_ride_through(
                 transfer[r] = e.start + pd.Timedelta(seconds=t_tr)
                 which[r] = j
                 break
-    moved = which >= 0
-    ret: list[Any] = [pd.NaT] * n_r
-    end = rack_mw.index[-1] + (rack_mw.index[1] - rack_mw.index[0])
-    for i, rk in enumerate(np.flatnonzero(moved).tolist()):
-        back = exc[which[rk]].end + pd.Timedelta(
-            seconds=float(table["return_delay_s"].iloc[rk] + i * settings.stagger_s)
-        )
-        ret[rk] = back if back <= end else pd.NaT
-    event = apply_transfers(
-        rack_mw, moved.astype(float), transfer, ret,
-        return_ramp_mw_per_min=settings.return_ramp_mw_per_min,
-        description=f"frequency ride-through of {len(exc)} excursion(s): {int(moved.sum())} of {n_r} racks transfer to UPS",
+    event, racks = _transfer(
+        rack_mw, table, which, transfer, [e.end for e in exc], must,
+        ["frequency" if j >= 0 else "" for j in which],
+        stagger_s=settings.stagger_s, return_ramp_mw_per_min=settings.return_ramp_mw_per_min,
+        description=f"frequency ride-through of {len(exc)} excursion(s)",
     )  # fmt: skip
-    racks = table.copy()
-    racks.index = pd.Index(rack_mw.columns, name="rack")
-    racks["rides_through"] = ~moved
-    racks["cause"] = ["frequency" if m else "" for m in moved]
-    racks["sag"] = which
-    racks["transfer_time"] = pd.to_datetime(pd.Series(transfer, index=racks.index), utc=True)
-    racks["return_time"] = pd.to_datetime(pd.Series(ret, index=racks.index), utc=True)
-    racks["envelope_violation"] = [bool(moved[r] and must[which[r]]) for r in range(n_r)]
     sag_table = pd.DataFrame(
         {
             "start": pd.to_datetime(starts, utc=True),
@@ -547,3 +495,63 @@ def frequency_ride_through(
     )
     first = next(iter(envelopes), None)
     return RideThroughResult(racks=racks, sags=sag_table, event=event, envelope=first)
+
+
+def _per_rack_table(settings: Any, names: Sequence[str], n_racks: int, prefix: str) -> pd.DataFrame:
+    """Broadcast each named setting (scalar or one value per rack) to a table (n_racks, K)."""
+    cols = {}
+    for name in names:
+        arr = np.atleast_1d(np.asarray(getattr(settings, name), dtype=float))
+        if arr.size == 1:
+            arr = np.full(n_racks, float(arr[0]))
+        elif arr.size != n_racks:
+            raise InterconnectionError(
+                f"{prefix}.{name}: {arr.size} values for {n_racks} racks; give one "
+                "value (all racks) or one per rack"
+            )
+        cols[name] = arr
+    return pd.DataFrame(cols, index=pd.RangeIndex(n_racks, name="rack"))
+
+
+def _transfer(
+    rack_mw: pd.DataFrame,
+    table: pd.DataFrame,
+    which: np.ndarray,
+    transfer: list[Any],
+    event_ends: Sequence[pd.Timestamp],
+    must: Sequence[bool],
+    cause: Sequence[str],
+    *,
+    stagger_s: float,
+    return_ramp_mw_per_min: float | None,
+    description: str,
+) -> tuple[EventResult, pd.DataFrame]:
+    """Return times, the load with the transferred racks, and the per-rack table.
+
+    Rack ``r`` transferred on event ``which[r]`` (-1: rode through) at ``transfer[r]``; it
+    returns ``return_delay_s`` after that event ends plus ``stagger_s`` times its position
+    among the transferred racks (NaT when after the series' end).
+    """
+    n_r = rack_mw.shape[1]
+    moved = which >= 0
+    ret: list[Any] = [pd.NaT] * n_r
+    end = rack_mw.index[-1] + (rack_mw.index[1] - rack_mw.index[0])
+    for i, rk in enumerate(np.flatnonzero(moved).tolist()):
+        back = event_ends[which[rk]] + pd.Timedelta(
+            seconds=float(table["return_delay_s"].iloc[rk] + i * stagger_s)
+        )
+        ret[rk] = back if back <= end else pd.NaT
+    event = apply_transfers(
+        rack_mw, moved.astype(float), transfer, ret,
+        return_ramp_mw_per_min=return_ramp_mw_per_min,
+        description=f"{description}: {int(moved.sum())} of {n_r} racks transfer to UPS",
+    )  # fmt: skip
+    racks = table.copy()
+    racks.index = pd.Index(rack_mw.columns, name="rack")
+    racks["rides_through"] = ~moved
+    racks["cause"] = list(cause)
+    racks["sag"] = which
+    racks["transfer_time"] = pd.to_datetime(pd.Series(transfer, index=racks.index), utc=True)
+    racks["return_time"] = pd.to_datetime(pd.Series(ret, index=racks.index), utc=True)
+    racks["envelope_violation"] = [bool(moved[r] and must[which[r]]) for r in range(n_r)]
+    return event, racks
