@@ -46,6 +46,7 @@ import pandas as pd
 import pint
 
 from gridlink.stats import load_statistics
+from gridlink.studies.planning.plots import _fig, _save
 from gridlink.units import series_with_unit
 from traces.facility.ensemble import (
     DEFAULT_QUANTILES,
@@ -56,7 +57,6 @@ from traces.facility.ensemble import (
     pointwise_band,
     quantile_label,
 )
-from traces.outputs import atomic_path
 
 __all__ = [
     "EnsembleError",
@@ -460,26 +460,6 @@ def annual_ensemble(
 
 
 # --------------------------------------------------------------------------- plots
-def _fig(*args: Any, **kwargs: Any) -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(*args, **kwargs)
-
-
-def _save(fig: Any, path: str | Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    p = Path(path)
-    fig.tight_layout()
-    with atomic_path(p) as tmp:  # a failed save leaves the previous figure
-        fig.savefig(tmp, dpi=120, format=p.suffix.lstrip(".") or "png")
-    plt.close(fig)
-    return p
-
-
 def plot_band(
     band: pd.DataFrame,
     path: str | Path,
